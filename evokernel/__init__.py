@@ -1,0 +1,33 @@
+"""EvoKernel: a self-evolving agent that writes verified, fast Triton kernels.
+
+Public names are imported lazily so that `import evokernel` stays cheap (no torch, triton or
+litellm at import time).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "UserError": "evokernel.errors",
+    "ProblemError": "evokernel.programs",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'evokernel' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

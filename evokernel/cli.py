@@ -1,0 +1,55 @@
+"""The `evokernel` command line: one sub-command per module in evokernel/commands/."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from evokernel.errors import UserError
+
+__all__ = ["main", "build_parser"]
+
+
+def _command_modules() -> list:
+    """Every module in evokernel/commands, ordered by its ORDER constant (the `--help` order)."""
+    import evokernel.commands as pkg
+
+    mods = [importlib.import_module(f"{pkg.__name__}.{m.name}") for m in pkgutil.iter_modules(pkg.__path__)]
+    return sorted(mods, key=lambda m: (getattr(m, "ORDER", 100), m.__name__))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (sub-command modules only add arguments; they import nothing heavy)."""
+    parser = argparse.ArgumentParser(
+        prog="evokernel",
+        description="Synthesize verified, fast Triton kernels for PyTorch reference programs.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in _command_modules():
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; user errors print one line and return exit code 2."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.run(args) or 0)
+    except UserError as exc:
+        print(f"evokernel: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("evokernel: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
