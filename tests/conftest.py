@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import random
+import sys
+from pathlib import Path
 
 # Must be set before litellm or triton are imported anywhere in the test session.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -23,6 +25,11 @@ except Exception:
 
 if not HAS_CUDA and not HAS_NPU:
     os.environ.setdefault("TRITON_INTERPRET", "1")
+
+
+# tests/ is not a package (importlib mode): make the shared fakes importable and register their fixtures.
+sys.path.insert(0, str(Path(__file__).parent))
+from fakes.openai_server import openai_server  # noqa: E402,F401
 
 
 @pytest.fixture(autouse=True)
