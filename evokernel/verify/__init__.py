@@ -1,0 +1,42 @@
+"""The verifier: sandboxed, cheat-resistant evaluation of Triton candidates.
+
+Public API (imported lazily; ``import evokernel.verify`` does not import torch):
+``VerifySettings``, ``Verdict``, ``STATUSES``, ``evaluate``, ``Verifier``, ``fit_problem``, ``FitResult``,
+``check_candidate`` (the static gate), ``RULES``, ``PoolError``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "VerifySettings": "evokernel.verify.settings",
+    "tolerance_for": "evokernel.verify.settings",
+    "Verdict": "evokernel.verify.verdict",
+    "STATUSES": "evokernel.verify.verdict",
+    "evaluate": "evokernel.verify.verifier",
+    "Verifier": "evokernel.verify.verifier",
+    "fit_problem": "evokernel.verify.sizing",
+    "FitResult": "evokernel.verify.sizing",
+    "check_candidate": "evokernel.verify.static_gate",
+    "GateResult": "evokernel.verify.static_gate",
+    "PoolError": "evokernel.verify.sandbox.pool",
+    "RULES": "evokernel.verify.rules",
+    "Rule": "evokernel.verify.rules",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'evokernel.verify' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,1 @@
+"""Process isolation for candidates: confinement in the child, worker pools in the parent."""

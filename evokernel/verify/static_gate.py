@@ -1,0 +1,454 @@
+"""The static gate: an AST check of a candidate's source before anything of it runs.
+
+Rules live in :mod:`evokernel.verify.rules`; this module only finds violations. It never imports or
+executes the candidate. The gate is one layer of several: the worker's dynamic checks and the
+parent's comparisons catch what a disguised candidate slips past it.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+from evokernel.verify.rules import rule_message
+
+__all__ = ["GateResult", "Finding", "check_candidate", "defines_model_new", "ALLOWED_IMPORTS"]
+
+# Top-level modules a candidate may import.
+ALLOWED_IMPORTS = frozenset(
+    {
+        "torch", "triton", "math", "typing", "typing_extensions", "functools", "itertools", "operator",
+        "dataclasses", "collections", "enum", "numbers", "__future__", "abc", "copy", "time", "warnings",
+    }
+)
+
+# Top-level modules with a more specific rule than "forbidden_import".
+_MODULE_RULES = {
+    **dict.fromkeys(
+        ["socket", "ssl", "http", "urllib", "urllib3", "requests", "httpx", "aiohttp", "ftplib", "smtplib",
+         "poplib", "imaplib", "telnetlib", "xmlrpc", "websocket", "websockets", "socketserver", "selectors",
+         "paramiko", "grpc", "zmq"],
+        "network",
+    ),
+    **dict.fromkeys(["subprocess", "pty", "signal", "sh", "pexpect"], "subprocess"),
+    **dict.fromkeys(["threading", "_thread", "concurrent", "multiprocessing", "asyncio", "sched", "queue"], "threads"),
+    **dict.fromkeys(
+        ["shutil", "pathlib", "tempfile", "io", "glob", "fileinput", "pickle", "shelve", "marshal", "dbm",
+         "sqlite3", "zipfile", "tarfile", "gzip", "bz2", "lzma", "csv", "json", "filecmp", "linecache"],
+        "filesystem",
+    ),
+    **dict.fromkeys(["os", "posix", "nt", "posixpath", "ntpath"], "os_access"),
+    **dict.fromkeys(["gc", "inspect", "sys", "traceback", "weakref", "dis", "code", "codeop", "builtins",
+                     "__builtin__", "faulthandler", "tracemalloc", "atexit", "types", "ast", "site"], "introspection"),
+    **dict.fromkeys(["importlib", "imp", "runpy", "pkgutil", "zipimport"], "dynamic_code"),
+    **dict.fromkeys(["ctypes", "_ctypes", "cffi", "mmap", "resource", "fcntl", "cython", "pybind11"], "native_code"),
+    **dict.fromkeys(["evokernel", "kernelbench", "pytest", "_pytest", "conftest"], "harness_access"),
+}
+
+# Dotted names (after alias resolution) and the rule they break; a prefix match counts.
+_PATH_RULES: tuple[tuple[str, str], ...] = (
+    ("torch.compile", "torch_compile"),
+    ("torch.jit", "torch_compile"),
+    ("torch.export", "torch_compile"),
+    ("torch.fx", "torch_compile"),
+    ("torch.utils.cpp_extension", "native_code"),
+    ("torch.cuda.Stream", "side_stream"),
+    ("torch.cuda.ExternalStream", "side_stream"),
+    ("torch.cuda.stream", "side_stream"),
+    ("torch.cuda.set_stream", "side_stream"),
+    ("torch.npu.Stream", "side_stream"),
+    ("torch.npu.stream", "side_stream"),
+    ("torch.npu.set_stream", "side_stream"),
+    ("torch.Stream", "side_stream"),
+    ("torch.multiprocessing", "threads"),
+    ("torch.distributed", "network"),
+    ("torch.hub", "network"),
+    ("torch.save", "filesystem"),
+    ("torch.load", "filesystem"),
+    ("torch.from_file", "filesystem"),
+    ("torch.backends", "global_flags"),
+    ("torch.set_float32_matmul_precision", "global_flags"),
+    ("torch.set_default_dtype", "global_flags"),
+    ("torch.set_default_tensor_type", "global_flags"),
+    ("torch.set_default_device", "global_flags"),
+    ("torch.use_deterministic_algorithms", "global_flags"),
+    ("torch.set_deterministic_debug_mode", "global_flags"),
+    ("torch.set_flush_denormal", "global_flags"),
+    ("torch.set_num_threads", "global_flags"),
+    ("torch.set_num_interop_threads", "global_flags"),
+    ("torch.utils.deterministic", "global_flags"),
+    ("torch.set_printoptions", "global_flags"),
+    ("triton.compile", "low_level_launch"),
+    ("triton.compiler", "low_level_launch"),
+    ("triton.runtime.jit", "low_level_launch"),
+    ("triton.runtime.interpreter", "low_level_launch"),
+    ("triton.runtime.build", "low_level_launch"),
+    ("triton.runtime.cache", "low_level_launch"),
+    ("triton.knobs", "global_flags"),
+    ("torch.library", "monkey_patch"),
+    ("torch.overrides", "monkey_patch"),
+    ("torch.ops.load_library", "native_code"),
+)
+
+_OS_RULES = {
+    **dict.fromkeys(["environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"], "environment"),
+    **dict.fromkeys(
+        ["system", "fork", "forkpty", "popen", "kill", "killpg", "posix_spawn", "posix_spawnp", "execv", "execve",
+         "execl", "execle", "execlp", "execlpe", "execvp", "execvpe", "spawnl", "spawnle", "spawnlp", "spawnlpe",
+         "spawnv", "spawnve", "spawnvp", "spawnvpe", "abort", "_exit"],
+        "subprocess",
+    ),
+    **dict.fromkeys(
+        ["open", "remove", "unlink", "rename", "replace", "mkdir", "makedirs", "rmdir", "removedirs", "write",
+         "truncate", "chmod", "chown", "symlink", "link", "listdir", "scandir", "walk", "chdir", "fdopen", "read",
+         "mkfifo", "utime", "path"],
+        "filesystem",
+    ),
+}
+
+_BUILTIN_RULES = {
+    **dict.fromkeys(["eval", "exec", "compile", "__import__"], "dynamic_code"),
+    **dict.fromkeys(["globals", "locals", "vars", "breakpoint", "input", "__builtins__", "help"], "introspection"),
+    "open": "filesystem",
+}
+
+# Attributes that reach frames, code objects, globals or the class hierarchy (sandbox escapes).
+_FORBIDDEN_ATTRS = frozenset(
+    {
+        "__globals__", "__builtins__", "__code__", "__closure__", "__dict__", "__subclasses__", "__bases__",
+        "__base__", "__mro__", "__getattribute__", "__setattr__", "__delattr__", "__reduce__", "__reduce_ex__",
+        "__self__", "__func__", "__wrapped__", "__loader__", "__spec__", "__import__", "__traceback__",
+        "__defaults__", "__kwdefaults__", "__subclasshook__", "__init_subclass__", "__objclass__", "__getstate__",
+        "__setstate__", "f_back", "f_locals", "f_globals", "f_builtins", "f_code", "f_trace", "tb_frame", "tb_next",
+        "gi_frame", "gi_code", "cr_frame", "cr_code", "ag_frame", "ag_code", "co_code", "co_consts",
+    }
+)
+
+_KERNEL_DECORATORS = frozenset({"triton.jit", "triton.runtime.jit.jit"})
+_FLAG_ATTRS = frozenset(
+    {"allow_tf32", "allow_fp16_reduced_precision_reduction", "allow_bf16_reduced_precision_reduction",
+     "deterministic", "benchmark", "fp32_precision", "enabled", "fill_uninitialized_memory"}
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One violation: the rule, the line and what was seen there."""
+
+    rule: str
+    line: int
+    detail: str
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """Why the gate stopped a candidate: status is "compile_error" or "rejected"."""
+
+    status: str
+    rule: str | None
+    message: str
+    line: int | None
+    findings: tuple[Finding, ...] = ()
+
+
+def _module_rule(module: str) -> str | None:
+    parts = module.split(".")
+    root = parts[0]
+    if root not in ALLOWED_IMPORTS:
+        return _MODULE_RULES.get(root, "forbidden_import")
+    for prefix, rule in _PATH_RULES:
+        if module == prefix or module.startswith(prefix + "."):
+            return rule
+    if any(p.startswith("_") and not (p.startswith("__") and p.endswith("__")) for p in parts[1:]):
+        return "private_api"
+    return None
+
+
+def _path_rule(path: str) -> str | None:
+    for prefix, rule in _PATH_RULES:
+        if path == prefix or path.startswith(prefix + "."):
+            return rule
+    parts = path.split(".")
+    if parts[0] in ("torch", "triton") and any(
+        p.startswith("_") and not (p.startswith("__") and p.endswith("__")) for p in parts[1:]
+    ):
+        return "private_api"
+    if parts[0] == "os" and len(parts) > 1:
+        return _OS_RULES.get(parts[1], "os_access")
+    return None
+
+
+class _Gate(ast.NodeVisitor):
+    def __init__(self) -> None:
+        self.aliases: dict[str, str] = {}  # local name -> dotted module path it stands for
+        self.findings: list[Finding] = []
+        self.has_model_new = False
+        self.has_kernel = False
+        self._reported: set[tuple[int, str]] = set()
+        self._os_imports: list[Finding] = []
+        self._params: list[set[str]] = []  # parameter names of the enclosing functions
+
+    # -- helpers -------------------------------------------------------------------------------
+    def add(self, rule: str, node: ast.AST, detail: str) -> None:
+        line = getattr(node, "lineno", 0)
+        if (line, rule) in self._reported:
+            return
+        self._reported.add((line, rule))
+        self.findings.append(Finding(rule, line, detail))
+
+    def resolve(self, node: ast.AST) -> str | None:
+        """Dotted path of a Name/Attribute chain rooted at an imported module alias, else None."""
+        if isinstance(node, ast.Name):
+            return self.aliases.get(node.id)
+        if isinstance(node, ast.Attribute):
+            base = self.resolve(node.value)
+            return None if base is None else f"{base}.{node.attr}"
+        return None
+
+    @staticmethod
+    def root_name(node: ast.AST) -> str | None:
+        while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+            node = node.func if isinstance(node, ast.Call) else node.value
+        return node.id if isinstance(node, ast.Name) else None
+
+    # -- imports -------------------------------------------------------------------------------
+    def _import(self, node: ast.AST, module: str) -> None:
+        rule = _module_rule(module)
+        if rule == "os_access":
+            self._os_imports.append(Finding(rule, getattr(node, "lineno", 0), f"import {module}"))
+        elif rule:
+            self.add(rule, node, f"import {module}")
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            self._import(node, alias.name)
+            if alias.asname:
+                self.aliases[alias.asname] = alias.name
+            else:
+                root = alias.name.split(".")[0]
+                self.aliases[root] = root
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.level:
+            self.add("forbidden_import", node, "relative import")
+            return
+        module = node.module or ""
+        self._import(node, module)
+        for alias in node.names:
+            if alias.name == "*":
+                self.add("forbidden_import", node, f"from {module} import *")
+                continue
+            full = f"{module}.{alias.name}"
+            rule = _module_rule(full) if _module_rule(module) is None else None
+            rule = rule or _path_rule(full)
+            if rule and rule != "os_access":
+                self.add(rule, node, f"from {module} import {alias.name}")
+            self.aliases[alias.asname or alias.name] = full
+
+    # -- definitions ---------------------------------------------------------------------------
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        if node.name == "ModelNew":
+            self.has_model_new = True
+        self.generic_visit(node)
+
+    @staticmethod
+    def _arg_names(args: ast.arguments) -> set[str]:
+        every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+        every += [a for a in (args.vararg, args.kwarg) if a is not None]
+        return {a.arg for a in every}
+
+    def _scoped(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:
+        # decorators, defaults and annotations belong to the enclosing scope
+        for dec in getattr(node, "decorator_list", []):
+            self.visit(dec)
+        for default in [*node.args.defaults, *[d for d in node.args.kw_defaults if d is not None]]:
+            self.visit(default)
+        self._params.append(self._arg_names(node.args))
+        body = node.body if isinstance(node.body, list) else [node.body]
+        for stmt in body:
+            self.visit(stmt)
+        self._params.pop()
+
+    def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        for dec in node.decorator_list:
+            target = dec.func if isinstance(dec, ast.Call) else dec
+            path = self.resolve(target)
+            if path in _KERNEL_DECORATORS:
+                self.has_kernel = True
+        if isinstance(node, ast.AsyncFunctionDef):
+            self.add("threads", node, f"async def {node.name}")
+        self._scoped(node)
+
+    visit_FunctionDef = _function
+    visit_AsyncFunctionDef = _function
+    visit_Lambda = _scoped
+
+    # -- statements ----------------------------------------------------------------------------
+    def _check_target(self, target: ast.AST, verb: str) -> None:
+        if isinstance(target, (ast.Tuple, ast.List)):
+            for elt in target.elts:
+                self._check_target(elt, verb)
+            return
+        if isinstance(target, ast.Starred):
+            self._check_target(target.value, verb)
+            return
+        if isinstance(target, ast.Name):
+            if target.id == "ModelNew":
+                self.has_model_new = True
+            return
+        if not isinstance(target, (ast.Attribute, ast.Subscript)):
+            return
+        root = self.root_name(target)
+        if root is not None and root in self.aliases:
+            path = self.resolve(target) if isinstance(target, ast.Attribute) else None
+            shown = path or ast.unparse(target)
+            is_flag = (path or "").startswith(("torch.backends", "torch.utils.deterministic")) or (
+                isinstance(target, ast.Attribute) and target.attr in _FLAG_ATTRS
+            )
+            if (path or "").startswith("os.environ") or shown.startswith("os.environ"):
+                self.add("environment", target, f"{verb} {shown}")
+            else:
+                self.add("global_flags" if is_flag else "monkey_patch", target, f"{verb} {shown}")
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        for target in node.targets:
+            self._check_target(target, "assignment to")
+        # kernel = triton.jit(fn)
+        if isinstance(node.value, ast.Call) and self.resolve(node.value.func) in _KERNEL_DECORATORS:
+            self.has_kernel = True
+        self.generic_visit(node)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        self._check_target(node.target, "assignment to")
+        self.generic_visit(node)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        self._check_target(node.target, "assignment to")
+        self.generic_visit(node)
+
+    def visit_Delete(self, node: ast.Delete) -> None:
+        for target in node.targets:
+            self._check_target(target, "del")
+        self.generic_visit(node)
+
+    def visit_Global(self, node: ast.Global) -> None:
+        self.generic_visit(node)
+
+    def _try(self, node: ast.AST) -> None:
+        handlers = getattr(node, "handlers", [])
+        body = getattr(node, "body", [])
+        if handlers and not all(isinstance(s, (ast.Import, ast.ImportFrom)) for s in body):
+            self.add("try_fallback", node, "try/except")
+        self.generic_visit(node)
+
+    visit_Try = _try
+    if hasattr(ast, "TryStar"):
+        visit_TryStar = _try
+
+    # -- expressions ---------------------------------------------------------------------------
+    def visit_Name(self, node: ast.Name) -> None:
+        rule = _BUILTIN_RULES.get(node.id)
+        if rule and node.id not in self.aliases and not any(node.id in scope for scope in self._params):
+            self.add(rule, node, node.id)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        if node.attr in _FORBIDDEN_ATTRS:
+            self.add("introspection", node, f".{node.attr}")
+        path = self.resolve(node)
+        if path is not None:
+            rule = _path_rule(path)
+            if rule:
+                self.add(rule, node, path)
+                return  # one finding per chain
+        elif node.attr.startswith("_") and not (node.attr.startswith("__") and node.attr.endswith("__")):
+            root = self.root_name(node)
+            if root != "self":
+                self.add("private_api", node, f".{node.attr}")
+        self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        if isinstance(func, ast.Name) and func.id not in self.aliases and not any(
+            func.id in scope for scope in self._params
+        ):
+            if func.id in ("setattr", "delattr"):
+                first = node.args[0] if node.args else None
+                if not (isinstance(first, ast.Name) and first.id == "self"):
+                    self.add("monkey_patch", node, f"{func.id}(...)")
+            elif func.id == "getattr" and len(node.args) >= 2:
+                obj, name = node.args[0], node.args[1]
+                if isinstance(name, ast.Constant) and isinstance(name.value, str):
+                    attr = name.value
+                    if attr in _FORBIDDEN_ATTRS:
+                        self.add("introspection", node, f"getattr(..., {attr!r})")
+                    elif attr.startswith("_") and not (isinstance(obj, ast.Name) and obj.id == "self"):
+                        self.add("private_api", node, f"getattr(..., {attr!r})")
+                elif not (isinstance(obj, ast.Name) and obj.id == "self"):
+                    self.add("dynamic_code", node, "getattr with a computed name")
+        if isinstance(func, ast.Attribute):
+            if func.attr in ("warmup", "_init_handles"):
+                self.add("low_level_launch", node, f".{func.attr}(...)")
+            path = self.resolve(func)
+            if path in _KERNEL_DECORATORS:
+                self.has_kernel = True
+        self.generic_visit(node)
+
+
+def _line_text(source: str, line: int) -> str:
+    lines = source.splitlines()
+    return lines[line - 1].strip() if 0 < line <= len(lines) else ""
+
+
+def defines_model_new(source: str) -> bool:
+    """True when the source parses and binds ModelNew at module level (used by the CLI's input check)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return True  # a syntax error is the candidate's problem, reported as compile_error
+    for stmt in tree.body:
+        if isinstance(stmt, ast.ClassDef) and stmt.name == "ModelNew":
+            return True
+        if isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "ModelNew" for t in stmt.targets):
+            return True
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)) and any(
+            (a.asname or a.name) == "ModelNew" for a in stmt.names
+        ):
+            return True
+    return False
+
+
+def check_candidate(source: str, filename: str = "candidate.py") -> GateResult | None:
+    """None when the candidate passes the gate, else the first reason it does not."""
+    try:
+        tree = ast.parse(source, filename=filename)
+    except SyntaxError as exc:
+        line = exc.lineno or 0
+        return GateResult(
+            "compile_error", None, f"{filename}:{line}: SyntaxError: {exc.msg} (`{_line_text(source, line)}`)", line
+        )
+    except ValueError as exc:  # e.g. null bytes
+        return GateResult("compile_error", None, f"{filename}: cannot be parsed: {exc}", None)
+    gate = _Gate()
+    gate.visit(tree)
+    if not gate.has_model_new:
+        return GateResult(
+            "compile_error",
+            None,
+            f"{filename}: no class ModelNew; define class ModelNew(nn.Module) with Model's constructor "
+            "and forward signature",
+            None,
+        )
+    findings = list(gate.findings)
+    if gate._os_imports and not any(f.rule in ("environment", "subprocess", "filesystem") for f in findings):
+        findings.extend(gate._os_imports)
+    findings.sort(key=lambda f: f.line)
+    if findings:
+        first = findings[0]
+        more = f" (+{len(findings) - 1} more)" if len(findings) > 1 else ""
+        code = _line_text(source, first.line)
+        shown = f" `{code}`" if code else ""
+        message = f"{filename}:{first.line}: {rule_message(first.rule, first.detail)};{shown}{more}"
+        return GateResult("rejected", first.rule, message, first.line, tuple(findings))
+    if not gate.has_kernel:
+        return GateResult("rejected", "no_triton_kernel", f"{filename}: {rule_message('no_triton_kernel')}", None)
+    return None
