@@ -1,0 +1,43 @@
+"""KernelBench-format problem sets (loader, built-in suite), metrics, run records and reports.
+
+Public names are imported lazily so that `import kernelbench` stays cheap (no torch or matplotlib).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "Problem": "kernelbench.problem",
+    "make_problem": "kernelbench.problem",
+    "BUILTIN_ROOT": "kernelbench.loader",
+    "load_suite": "kernelbench.loader",
+    "load_problem": "kernelbench.loader",
+    "load_hf": "kernelbench.hf",
+    "categorize": "kernelbench.categories",
+    "compute_metrics": "kernelbench.metrics",
+    "RunRecords": "kernelbench.records",
+    "RunWriter": "kernelbench.records",
+    "read_run": "kernelbench.records",
+    "BenchRun": "kernelbench.runner",
+    "run_solutions": "kernelbench.runner",
+    "render_html": "kernelbench.report",
+    "write_report": "kernelbench.report",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kernelbench' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,25 @@
+"""Exact (erf-based) GELU on zero-centred inputs."""
+
+import torch
+import torch.nn as nn
+
+batch_size = 16
+dim = 16384
+
+
+class Model(nn.Module):
+    """y = x * Phi(x), Phi the standard normal CDF."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.gelu(x)
+
+
+def get_inputs() -> list:
+    return [torch.randn(batch_size, dim) * 2.0]
+
+
+def get_init_inputs() -> list:
+    return []

@@ -1,0 +1,275 @@
+"""Run records: ``RUN_DIR/results.jsonl``, written by `evokernel bench` (both modes) and read by reports.
+
+One JSON object per line. The first line is the header, then results (and, for agent runs,
+attempts and rounds) in the order they happened:
+
+    {"type": "header", "format": "evokernel.run/1", "mode": "solutions" | "agent", "settings": {...},
+     "versions": {"evokernel", "torch", "triton", "python"}, "device": "...", "backend": "cpu",
+     "suite": "builtin", "created": "2025-01-01T12:00:00+00:00", ...}
+    {"type": "result", "problem_id": "level1/19_ReLU", "level": 1, "category": "activation",
+     "categories": [...], "problem_hash": "...", "status": "correct" | <verdict status> | "missing",
+     "verdict": {...Verdict.to_dict()...} | null, "solution": "path" | null, "message": "...",
+     # agent runs also:
+     "attempts": 12, "first_feasible_attempt": 3, "first_latency_ms": 1.9, "best_latency_ms": 0.7}
+    {"type": "attempt", "problem_id", "attempt", "round", "stage", "status", "feasible",
+     "latency_ms", "reward", ...}
+    {"type": "round", "round": 1, "solved": 7, "total": 40, ...}   # solved = tasks with a feasible kernel so far
+
+A later result for the same problem replaces an earlier one (resumed runs). Lines are flushed as
+they are written, so an interrupted run keeps every finished record; a truncated last line is
+ignored with a warning when reading.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import platform
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any
+
+from evokernel.errors import UserError
+
+__all__ = [
+    "FORMAT",
+    "RESULTS_FILE",
+    "RunRecords",
+    "RunWriter",
+    "read_run",
+    "make_header",
+    "result_record",
+    "versions",
+    "json_safe",
+]
+
+log = logging.getLogger(__name__)
+
+FORMAT = "evokernel.run/1"
+RESULTS_FILE = "results.jsonl"
+MISSING = "missing"  # result status of a problem without a solution file
+
+
+def json_safe(value: Any) -> Any:
+    """A copy with non-finite floats as None, tuples as lists, paths and other objects as strings."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "to_dict"):
+        return json_safe(value.to_dict())
+    return str(value)
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of the packages that decide results (evokernel, torch, triton, python)."""
+    from importlib import metadata
+
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for dist in ("evokernel", "torch", "triton"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+def make_header(
+    mode: str,
+    *,
+    settings: dict[str, Any],
+    suite: str,
+    device: str,
+    backend: str,
+    problems: int,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The header record of a run (mode "solutions" or "agent")."""
+    header: dict[str, Any] = {
+        "type": "header",
+        "format": FORMAT,
+        "mode": mode,
+        "settings": settings,
+        "versions": versions(),
+        "device": device,
+        "backend": backend,
+        "suite": suite,
+        "problems": problems,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    if extra:
+        header.update(extra)
+    return header
+
+
+def result_record(
+    problem: Any,
+    verdict: dict[str, Any] | None,
+    *,
+    status: str | None = None,
+    solution: str | Path | None = None,
+    message: str = "",
+    **extra: Any,
+) -> dict[str, Any]:
+    """A result record for one problem (``problem`` is a kernelbench Problem); no verdict means missing."""
+    if status is None:
+        status = verdict.get("status", "runtime_error") if verdict is not None else MISSING
+    if not message and verdict is not None:
+        message = str(verdict.get("message", ""))
+    record: dict[str, Any] = {
+        "type": "result",
+        "problem_id": problem.id,
+        "level": problem.level,
+        "category": problem.category,
+        "categories": list(problem.categories),
+        "problem_hash": problem.hash,
+        "status": status,
+        "verdict": verdict,
+        "solution": str(solution) if solution is not None else None,
+        "message": message,
+    }
+    record.update(extra)
+    return record
+
+
+@dataclass
+class RunRecords:
+    """Everything in one results.jsonl, grouped by record type."""
+
+    path: Path
+    header: dict[str, Any]
+    results: list[dict[str, Any]] = field(default_factory=list)  # the last record per problem, first-seen order
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+    other: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def run_dir(self) -> Path:
+        """The folder holding results.jsonl."""
+        return self.path.parent
+
+    @property
+    def name(self) -> str:
+        """A short label for tables: the run folder's name."""
+        return self.run_dir.name or str(self.run_dir)
+
+    @property
+    def mode(self) -> str:
+        """ "solutions" or "agent"."""
+        return str(self.header.get("mode", "solutions"))
+
+    @property
+    def backend(self) -> str:
+        """The backend the run was verified on (header, else the first verdict's, else "unknown")."""
+        backend = self.header.get("backend") or (self.header.get("settings") or {}).get("backend")
+        if backend in (None, "auto"):
+            for r in self.results:
+                if r.get("verdict") and r["verdict"].get("backend"):
+                    return str(r["verdict"]["backend"])
+            return "unknown" if backend is None else str(backend)
+        return str(backend)
+
+
+class RunWriter:
+    """Append records to ``RUN_DIR/results.jsonl``, one flushed line each; a context manager.
+
+    A new run writes the header first; ``resume=True`` appends to an existing file (its header is
+    kept and ``header`` is ignored).
+    """
+
+    def __init__(self, run_dir: str | Path, header: dict[str, Any] | None = None, *, resume: bool = False) -> None:
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / RESULTS_FILE
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"{self.run_dir}: cannot create the run folder ({exc}); pass another --out") from exc
+        if resume and self.path.exists():
+            self._fh: IO[str] = self.path.open("a", encoding="utf-8")
+            return
+        if header is None:
+            raise ValueError("a new run needs a header record")
+        if self.path.exists() and self.path.stat().st_size > 0:
+            raise UserError(
+                f"{self.path} already exists; pass another --out folder (or resume the run where supported)"
+            )
+        self._fh = self.path.open("w", encoding="utf-8")
+        self.write(header)
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Write one record as a line and flush it."""
+        if "type" not in record:
+            raise ValueError("every record needs a 'type'")
+        self._fh.write(json.dumps(json_safe(record), allow_nan=False, sort_keys=False) + "\n")
+        self._fh.flush()
+
+    def write_all(self, records: Iterable[dict[str, Any]]) -> None:
+        """Write several records."""
+        for record in records:
+            self.write(record)
+
+    def close(self) -> None:
+        """Close the file."""
+        self._fh.close()
+
+    def __enter__(self) -> RunWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def results_path(path: str | Path) -> Path:
+    """``path`` itself when it is a file, else ``path/results.jsonl``."""
+    p = Path(path).expanduser()
+    return p if p.is_file() else p / RESULTS_FILE
+
+
+def read_run(path: str | Path) -> RunRecords:
+    """Read a run folder (or its results.jsonl); UserError when it is missing or has no header."""
+    file = results_path(path)
+    if not file.is_file():
+        raise UserError(f"{path}: no {RESULTS_FILE} there; pass a run folder written by `evokernel bench`")
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{file}: cannot be read ({exc})") from exc
+    records: list[dict[str, Any]] = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if n == len(lines):  # an interrupted write
+                log.warning("%s:%d: ignoring a truncated last record", file, n)
+                continue
+            raise UserError(f"{file}:{n}: not a JSON record ({exc.msg}); the file is damaged") from exc
+        if not isinstance(rec, dict):
+            raise UserError(f"{file}:{n}: a record must be a JSON object")
+        records.append(rec)
+    if not records or records[0].get("type") != "header":
+        raise UserError(f"{file}: the first record must be the run header; was this written by `evokernel bench`?")
+    run = RunRecords(path=file, header=records[0])
+    by_id: dict[str, dict[str, Any]] = {}
+    for rec in records[1:]:
+        kind = rec.get("type")
+        if kind == "result":
+            by_id[str(rec.get("problem_id"))] = rec  # later wins, first-seen order kept by dict
+        elif kind == "attempt":
+            run.attempts.append(rec)
+        elif kind == "round":
+            run.rounds.append(rec)
+        elif kind == "header":
+            continue  # a resumed run may repeat its header
+        else:
+            run.other.append(rec)
+    run.results = list(by_id.values())
+    return run

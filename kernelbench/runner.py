@@ -1,0 +1,227 @@
+"""Evaluate the solution file of every problem of a suite with the verifier and record the run.
+
+A solutions folder mirrors the problem ids: the solution of ``level1/19_ReLU`` is
+``DIR/level1/19_ReLU.py`` (a Python source defining ``ModelNew``). Problems without a solution file
+are recorded with status ``missing`` and count as failures in every metric.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from evokernel.errors import UserError
+from kernelbench.metrics import compute_metrics
+from kernelbench.records import MISSING, RunWriter, make_header, result_record
+
+if TYPE_CHECKING:
+    from evokernel.verify import VerifySettings
+    from kernelbench.problem import Problem
+
+__all__ = [
+    "BenchRun",
+    "run_solutions",
+    "solution_path",
+    "default_run_dir",
+    "reference_cache_path",
+    "resolve_backend",
+    "HARNESS_ERROR",
+]
+
+log = logging.getLogger(__name__)
+
+HARNESS_ERROR = "harness_error"  # the verifier itself failed on a problem (a bug, recorded, never fatal)
+REFERENCE_CACHE = "reference_timings.json"
+
+
+@dataclass
+class BenchRun:
+    """What a bench run produced: its folder, result records and metrics."""
+
+    run_dir: Path
+    results: list[dict[str, Any]]
+    metrics: dict[str, Any]
+    header: dict[str, Any]
+
+
+def solution_path(solutions_dir: str | Path, problem: Problem) -> Path:
+    """``DIR/<problem id>.py``."""
+    return Path(solutions_dir) / problem.solution_relpath
+
+
+def default_run_dir(base: str | Path = "runs", prefix: str = "bench") -> Path:
+    """A fresh run folder name: ``runs/bench-YYYYmmdd-HHMMSS`` (suffixed when taken)."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    candidate = Path(base) / f"{prefix}-{stamp}"
+    n = 1
+    while candidate.exists():
+        n += 1
+        candidate = Path(base) / f"{prefix}-{stamp}-{n}"
+    return candidate
+
+
+def reference_cache_path(run_dir: str | Path) -> Path:
+    """Where reference timings are cached: beside the run folders (``RUN_DIR/../reference_timings.json``).
+
+    Runs written to the same parent folder share it, so repeated benches do not re-time references;
+    the verifier keys its entries by problem hash, sizes, device and torch version.
+    """
+    return Path(run_dir).resolve().parent / REFERENCE_CACHE
+
+
+def resolve_backend(backend: str) -> tuple[str, str]:
+    """(concrete backend name, device description) for a --backend value; UserError when it is absent."""
+    from evokernel.backends import get_backend
+
+    chosen = get_backend(backend)
+    return chosen.name, chosen.describe()
+
+
+def _read_solution(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read the solution file ({exc}); check its permissions and encoding") from exc
+
+
+def check_solutions_dir(solutions_dir: Path, problems: Sequence[Problem]) -> None:
+    """UserError when the folder is missing or holds no solution for any selected problem."""
+    if not solutions_dir.is_dir():
+        raise UserError(f"--solutions {solutions_dir}: no such folder; pass the folder holding <problem id>.py files")
+    if problems and not any(solution_path(solutions_dir, p).is_file() for p in problems):
+        example = solution_path(solutions_dir, problems[0])
+        raise UserError(
+            f"--solutions {solutions_dir}: no solution file for any selected problem; "
+            f"expected files named after the problem ids, e.g. {example}"
+        )
+
+
+def run_solutions(
+    problems: Sequence[Problem],
+    solutions_dir: str | Path,
+    *,
+    run_dir: str | Path,
+    settings: VerifySettings | None = None,
+    suite: str = "builtin",
+    progress: bool = True,
+    console: Any = None,
+    verifier: Any = None,
+    jobs: int = 1,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> BenchRun:
+    """Verify ``DIR/<id>.py`` for every problem, write ``run_dir/results.jsonl``, return records + metrics.
+
+    ``settings.reference_cache`` defaults to ``reference_cache_path(run_dir)``. ``verifier`` may be
+    a warm ``evokernel.verify.Verifier`` to reuse (it is not closed here). ``jobs`` > 1 verifies
+    that many solutions at once on the CPU backend (records still come out in problem order); on
+    devices it is 1, so timings never share the device.
+    """
+    from evokernel.verify import Verifier, VerifySettings
+
+    solutions_dir = Path(solutions_dir)
+    check_solutions_dir(solutions_dir, problems)
+    run_dir = Path(run_dir)
+    settings = settings or VerifySettings()
+    if settings.reference_cache is None:
+        settings = settings.replace(reference_cache=str(reference_cache_path(run_dir)))
+    backend, device = resolve_backend(settings.backend)
+    if jobs < 1:
+        raise UserError(f"--jobs {jobs}: pass a positive number of concurrent verifications")
+    if jobs > 1 and backend != "cpu":
+        log.warning("--jobs %d ignored on %s: solutions are timed one at a time", jobs, backend)
+        jobs = 1
+    header = make_header(
+        "solutions",
+        settings=settings.to_dict(),
+        suite=suite,
+        device=device,
+        backend=backend,
+        problems=len(problems),
+        extra={"solutions": str(solutions_dir), "jobs": jobs},
+    )
+    results: list[dict[str, Any]] = []
+    own_verifier = verifier is None
+    started = time.monotonic()
+    with RunWriter(run_dir, header) as writer:
+        if own_verifier:
+            verifier = Verifier(settings, workers=max(jobs, 1))
+        pool = ThreadPoolExecutor(jobs, thread_name_prefix="evokernel-bench")
+        try:
+            with _progress(progress, console, len(problems)) as advance:
+                futures = [pool.submit(_evaluate_one, verifier, p, solutions_dir, settings) for p in problems]
+                for problem, future in zip(problems, futures):
+                    record = future.result()
+                    writer.write(record)
+                    results.append(record)
+                    if on_result is not None:
+                        on_result(record)
+                    advance(problem.id, record["status"])
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)  # an error or Ctrl-C drops the queued problems
+            if own_verifier:
+                verifier.close()
+    log.info("bench: %d problems in %.1fs -> %s", len(problems), time.monotonic() - started, run_dir)
+    metrics = compute_metrics(results, backend=backend)
+    return BenchRun(run_dir=run_dir, results=results, metrics=metrics, header=header)
+
+
+def _evaluate_one(verifier: Any, problem: Problem, solutions_dir: Path, settings: Any) -> dict[str, Any]:
+    path = solution_path(solutions_dir, problem)
+    source = _read_solution(path)
+    if source is None:
+        return result_record(problem, None, status=MISSING, message=f"no solution file {path}")
+    try:
+        verdict = verifier.evaluate(problem, source, settings)
+    except UserError:
+        raise
+    except Exception as exc:  # the harness failed, not the candidate: record it and go on
+        log.exception("verifier failed on %s", problem.id)
+        return result_record(
+            problem, None, status=HARNESS_ERROR, solution=path, message=f"verifier error: {type(exc).__name__}: {exc}"
+        )
+    return result_record(problem, verdict.to_dict(), solution=path)
+
+
+class _progress:
+    """A rich progress bar on stderr (or nothing), as a context manager yielding advance(id, status)."""
+
+    def __init__(self, enabled: bool, console: Any, total: int) -> None:
+        self.enabled, self.console, self.total = enabled, console, total
+        self.correct = 0
+        self._bar: Any = None
+
+    def __enter__(self) -> Callable[[str, str], None]:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._bar = Progress(
+                TextColumn("[bold]bench[/]"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("correct {task.fields[correct]}"),
+                TimeElapsedColumn(),
+                TextColumn("{task.fields[current]}"),
+                console=self.console or Console(stderr=True),
+                transient=False,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task("bench", total=self.total, correct=0, current="")
+        return self.advance
+
+    def advance(self, problem_id: str, status: str) -> None:
+        self.correct += status == "correct"
+        if self._bar is not None:
+            self._bar.update(self._task, advance=1, correct=self.correct, current=f"{problem_id}: {status}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
