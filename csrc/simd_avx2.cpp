@@ -1,0 +1,172 @@
+// AVX2 + FMA + F16C kernels (x86-64). Compiled with -mavx2 -mfma -mf16c; includes only
+// intrinsics, so nothing compiled here can be picked up by code that runs on older CPUs.
+#include <immintrin.h>
+
+#include "simd.h"
+
+namespace evokernel {
+namespace simd {
+namespace {
+
+inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 load8(const std::uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// Sums of four accumulators, each by the same tree: ((l0+l1)+(l2+l3)) + ((l4+l5)+(l6+l7)).
+inline __m128 reduce4(__m256 a, __m256 b, __m256 c, __m256 d) {
+  const __m256 t0 = _mm256_hadd_ps(a, b);
+  const __m256 t1 = _mm256_hadd_ps(c, d);
+  const __m256 t2 = _mm256_hadd_ps(t0, t1);
+  return _mm_add_ps(_mm256_castps256_ps128(t2), _mm256_extractf128_ps(t2, 1));
+}
+
+// Rows ahead of the current tile whose lines a gathered scan prefetches.
+constexpr std::size_t kAhead = 8;
+
+inline void prefetch_row(const void* p, std::size_t bytes) {
+  const char* c = static_cast<const char*>(p);
+  for (std::size_t off = 0; off < bytes; off += 64) _mm_prefetch(c + off, _MM_HINT_T0);
+}
+
+// One query against R (1..4) rows; rows' sums reduced together.
+template <int R, typename T>
+inline void rows_x1(const float* q, const T* const* x, std::size_t pdim, float* out) {
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                   _mm256_setzero_ps()};
+  // Row after row (not interleaved): sequential addresses keep the hardware prefetcher
+  // streaming; out-of-order execution overlaps the rows' independent FMA chains.
+  for (int r = 0; r < R; ++r) {
+    __m256 a = _mm256_setzero_ps();
+    for (std::size_t d = 0; d < pdim; d += 8) {
+      a = _mm256_fmadd_ps(load8(x[r] + d), _mm256_loadu_ps(q + d), a);
+    }
+    acc[r] = a;
+  }
+  const __m128 s = reduce4(acc[0], acc[1], acc[2], acc[3]);
+  if (R == 4) {
+    _mm_storeu_ps(out, s);
+  } else {
+    alignas(16) float tmp[4];
+    _mm_store_ps(tmp, s);
+    for (int r = 0; r < R; ++r) out[r] = tmp[r];
+  }
+}
+
+// Four queries against R (1..2) rows; each row's four sums reduced together.
+template <int R, typename T>
+inline void rows_x4(const float* q, std::size_t pdim, const T* const* x, float* out,
+                    std::size_t count) {
+  __m256 acc[2][4];
+  for (int r = 0; r < 2; ++r)
+    for (int j = 0; j < 4; ++j) acc[r][j] = _mm256_setzero_ps();
+  const float* q0 = q;
+  const float* q1 = q + pdim;
+  const float* q2 = q + 2 * pdim;
+  const float* q3 = q + 3 * pdim;
+  for (std::size_t d = 0; d < pdim; d += 8) {
+    const __m256 a = _mm256_loadu_ps(q0 + d);
+    const __m256 b = _mm256_loadu_ps(q1 + d);
+    const __m256 c = _mm256_loadu_ps(q2 + d);
+    const __m256 e = _mm256_loadu_ps(q3 + d);
+    for (int r = 0; r < R; ++r) {
+      const __m256 xv = load8(x[r] + d);
+      acc[r][0] = _mm256_fmadd_ps(xv, a, acc[r][0]);
+      acc[r][1] = _mm256_fmadd_ps(xv, b, acc[r][1]);
+      acc[r][2] = _mm256_fmadd_ps(xv, c, acc[r][2]);
+      acc[r][3] = _mm256_fmadd_ps(xv, e, acc[r][3]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    alignas(16) float tmp[4];
+    _mm_store_ps(tmp, reduce4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
+    for (int j = 0; j < 4; ++j) out[j * count + r] = tmp[j];
+  }
+}
+
+template <typename T>
+void dot_impl(const float* queries, std::size_t nq, const T* base, std::size_t pdim,
+              const std::uint32_t* rows, std::size_t count, float* out) {
+  const std::size_t row_bytes = pdim * sizeof(T);
+  std::size_t qi = 0;
+  for (; qi + 4 <= nq; qi += 4) {
+    const float* q = queries + qi * pdim;
+    float* o = out + qi * count;
+    std::size_t i = 0;
+    for (; i + 2 <= count; i += 2) {
+      const T* x[2] = {base + rows[i] * pdim, base + rows[i + 1] * pdim};
+      rows_x4<2>(q, pdim, x, o + i, count);
+    }
+    if (i < count) {
+      const T* x[2] = {base + rows[i] * pdim, base + rows[i] * pdim};
+      rows_x4<1>(q, pdim, x, o + i, count);
+    }
+  }
+  for (; qi < nq; ++qi) {
+    const float* q = queries + qi * pdim;
+    float* o = out + qi * count;
+    std::size_t i = 0;
+    for (; i + 4 <= count; i += 4) {
+      // Gathered rows (a tag filter skipped some): fetch the next tile's rows ahead; runs of
+      // consecutive rows are left to the hardware prefetcher.
+      if (i + kAhead + 4 <= count && rows[i + kAhead + 3] - rows[i + kAhead] != 3) {
+        for (std::size_t r = kAhead; r < kAhead + 4; ++r) {
+          prefetch_row(base + rows[i + r] * pdim, row_bytes);
+        }
+      }
+      const T* x[4] = {base + rows[i] * pdim, base + rows[i + 1] * pdim,
+                       base + rows[i + 2] * pdim, base + rows[i + 3] * pdim};
+      rows_x1<4>(q, x, pdim, o + i);
+    }
+    const std::size_t left = count - i;
+    if (left > 0) {
+      const T* x[4] = {base + rows[i] * pdim, base + rows[i] * pdim, base + rows[i] * pdim,
+                       base + rows[i] * pdim};
+      for (std::size_t r = 1; r < left; ++r) x[r] = base + rows[i + r] * pdim;
+      if (left == 1) rows_x1<1>(q, x, pdim, o + i);
+      if (left == 2) rows_x1<2>(q, x, pdim, o + i);
+      if (left == 3) rows_x1<3>(q, x, pdim, o + i);
+    }
+  }
+}
+
+void dot_f32_avx2(const float* queries, std::size_t nq, const float* base, std::size_t pdim,
+                  const std::uint32_t* rows, std::size_t count, float* out) {
+  dot_impl(queries, nq, base, pdim, rows, count, out);
+}
+
+void dot_f16_avx2(const float* queries, std::size_t nq, const std::uint16_t* base,
+                  std::size_t pdim, const std::uint32_t* rows, std::size_t count, float* out) {
+  dot_impl(queries, nq, base, pdim, rows, count, out);
+}
+
+void half_to_float_avx2(const std::uint16_t* in, float* out, std::size_t n) {
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, load8(in + i));
+  for (; i < n; ++i) out[i] = half_to_float(in[i]);
+}
+
+double sum_f32_avx2(const float* data, std::size_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(),
+         a3 = _mm256_setzero_ps();
+  std::size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    a0 = _mm256_add_ps(a0, _mm256_loadu_ps(data + i));
+    a1 = _mm256_add_ps(a1, _mm256_loadu_ps(data + i + 8));
+    a2 = _mm256_add_ps(a2, _mm256_loadu_ps(data + i + 16));
+    a3 = _mm256_add_ps(a3, _mm256_loadu_ps(data + i + 24));
+  }
+  alignas(16) float tmp[4];
+  _mm_store_ps(tmp, reduce4(a0, a1, a2, a3));
+  double total = static_cast<double>(tmp[0]) + tmp[1] + tmp[2] + tmp[3];
+  for (; i < n; ++i) total += data[i];
+  return total;
+}
+
+}  // namespace
+
+const Kernels kAvx2Kernels = {Level::Avx2,        "avx2",         dot_f32_avx2,
+                              dot_f16_avx2,       half_to_float_avx2, sum_f32_avx2};
+
+}  // namespace simd
+}  // namespace evokernel
