@@ -1,0 +1,151 @@
+"""The public agent: one memory, one proposer and one verifier, for a single problem or a whole suite."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from evokernel.agent.knowledge import ensure_knowledge
+from evokernel.agent.loop import AgentLoop, TaskState
+from evokernel.agent.records import AttemptRecord, TaskResult, TaskSpec
+from evokernel.agent.settings import AgentSettings
+from evokernel.agent.types import Proposer
+from evokernel.memory import Memory
+
+__all__ = ["Agent", "synthesize", "make_proposer", "as_task"]
+
+AttemptHook = Callable[[TaskState, AttemptRecord], None]
+
+
+def make_proposer(settings: AgentSettings) -> Proposer:
+    """The LLM proposer when a model is set, else the embedded offline proposer."""
+    if settings.llm.model:
+        from evokernel.agent.llm_proposer import LLMProposer
+
+        proposer = LLMProposer(settings.llm, max_code_chars=settings.max_code_chars)
+        proposer.validate()
+        return proposer
+    from evokernel.agent.offline import OfflineProposer
+
+    # the offline proposer keeps unsupported operators in torch only where the verifier allows it
+    return OfflineProposer(policy=settings.verify.policy)
+
+
+def as_task(problem: Any) -> TaskSpec:
+    """A TaskSpec from a path, a TaskSpec, or a problem record with id, name and source."""
+    if isinstance(problem, TaskSpec):
+        return problem
+    if isinstance(problem, (str, Path)):
+        return TaskSpec.from_path(problem)
+    return TaskSpec.from_problem(problem)
+
+
+class Agent:
+    """Synthesizes kernels with value-driven memory; the same settings drive `synthesize` and suite runs.
+
+    The agent opens what it is not given: the memory at its default path (shared by every run), the
+    proposer from the settings, and a warm verifier pool. Close it (or use it as a context manager)
+    to release them.
+    """
+
+    def __init__(
+        self,
+        settings: AgentSettings | None = None,
+        *,
+        memory: Memory | str | Path | None = None,
+        proposer: Proposer | None = None,
+        verifier: Any = None,
+    ) -> None:
+        self.settings = settings or AgentSettings()
+        self.settings.validate()
+        self._owned: list[Any] = []
+        if isinstance(memory, Memory):
+            self.memory = memory
+        else:
+            self.memory = Memory.open(memory)
+            self._owned.append(self.memory)
+        ensure_knowledge(self.memory)
+        self.proposer = proposer if proposer is not None else make_proposer(self.settings)
+        if verifier is None:
+            from evokernel.verify import Verifier
+
+            verifier = Verifier(self.settings.verify)
+            self._owned.append(verifier)
+        self.verifier = verifier
+        self.backend, self.can_time = _resolve_backend(self.settings.verify.backend)
+
+    def __enter__(self) -> Agent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the verifier pool and the memory this agent opened."""
+        while self._owned:
+            self._owned.pop().close()
+
+    def loop(self, run_id: str, on_attempt: AttemptHook | None = None) -> AgentLoop:
+        """A loop over this agent's memory, proposer and verifier for one run."""
+        return AgentLoop(
+            self.settings,
+            self.memory,
+            self.proposer,
+            self.verifier,
+            backend=self.backend,
+            can_time=self.can_time,
+            run_id=run_id,
+            on_attempt=on_attempt,
+        )
+
+    def run_config(self, **extra: Any) -> dict[str, Any]:
+        """What the run record and the memory's runs table keep about a run's configuration."""
+        return {
+            "settings": self.settings.to_dict(),
+            "proposer": getattr(self.proposer, "name", type(self.proposer).__name__),
+            "backend": self.backend,
+            **extra,
+        }
+
+    async def asynthesize(self, problem: Any, *, on_attempt: AttemptHook | None = None) -> TaskResult:
+        """Draft, then refine, one problem within the budget; returns its best kernel and history."""
+        spec = as_task(problem)
+        run_id = self.memory.begin_run(self.run_config(task=spec.id))
+        loop = self.loop(run_id, on_attempt)
+        state = loop.new_state(spec)
+        round_index = 0
+        while not state.done:
+            await loop.run_round([state], round_index)
+            round_index += 1
+        result = state.result()
+        self.memory.end_run(run_id, {"solved": result.solved, "attempts": len(result.attempts)})
+        self.last_run_id = run_id
+        return result
+
+    def synthesize(self, problem: Any, *, on_attempt: AttemptHook | None = None) -> TaskResult:
+        """Blocking form of asynthesize."""
+        return asyncio.run(self._with_proposer_closed(self.asynthesize(problem, on_attempt=on_attempt)))
+
+    async def _with_proposer_closed(self, coro: Any) -> Any:
+        try:
+            return await coro
+        finally:
+            aclose = getattr(self.proposer, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+
+def _resolve_backend(name: str) -> tuple[str, bool]:
+    """(backend name, whether it measures time) for the configured backend ("auto" picks the device that exists)."""
+    from evokernel.backends import get_backend
+
+    backend = get_backend(name)
+    return backend.name, bool(backend.times_kernels)
+
+
+def synthesize(problem: Any, settings: AgentSettings | None = None, **kwargs: Any) -> TaskResult:
+    """Synthesize a kernel for one problem (path or record) with a one-off Agent."""
+    with Agent(settings, **kwargs) as agent:
+        return agent.synthesize(problem)

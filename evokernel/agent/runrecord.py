@@ -1,0 +1,51 @@
+"""Machine-readable records of agent runs, written beside their outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from evokernel.agent.records import TaskResult, TaskSpec
+from evokernel.errors import UserError
+from kernelbench.records import json_safe, versions
+
+__all__ = ["write_synthesis_record", "record_path_for", "ledger_of"]
+
+
+def record_path_for(out: Path) -> Path:
+    """Where the run record of a kernel written to ``out`` goes: ``<out>.run.json``."""
+    return out.with_name(out.name + ".run.json") if out.suffix != ".py" else out.with_suffix(".run.json")
+
+
+def ledger_of(proposer: Any) -> dict[str, Any] | None:
+    """The proposer's token and cost ledger, where it has one."""
+    ledger = getattr(proposer, "ledger", None)
+    return ledger.to_dict() if ledger is not None else None
+
+
+def write_synthesis_record(agent: Any, task: TaskSpec, result: TaskResult, out: Path, wall_s: float) -> Path:
+    """Write the best kernel (when there is one) to ``out`` and the run record beside it; returns the record's path."""
+    record_path = record_path_for(out)
+    record = {
+        "format": "evokernel.synthesis/1",
+        "run_id": getattr(agent, "last_run_id", None),
+        "problem": str(task.path) if task.path else None,
+        "task_id": task.id,
+        "task_hash": task.hash,
+        "memory": str(agent.memory.path),
+        "kernel": str(out) if result.solved else None,
+        "versions": versions(),
+        "wall_s": round(wall_s, 3),
+        "ledger": ledger_of(agent.proposer),
+        **agent.run_config(),
+        "result": result.to_dict(),
+    }
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if result.solved and result.best_code is not None:
+            out.write_text(result.best_code, encoding="utf-8")
+        record_path.write_text(json.dumps(json_safe(record), indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"{out}: cannot write the kernel or its run record ({exc}); pass another --out") from exc
+    return record_path

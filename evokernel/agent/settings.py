@@ -1,0 +1,103 @@
+"""One dataclass tree for every agent setting, loadable from a TOML file and overridable from the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evokernel.agent.llm.settings import LLMSettings
+from evokernel.errors import UserError
+from evokernel.memory.records import RetrievalSettings
+from evokernel.verify import VerifySettings
+
+__all__ = ["AgentSettings", "load_settings", "apply_overrides", "settings_from_dict"]
+
+
+@dataclass
+class AgentSettings:
+    """Everything one agent run uses: budget, stages, retrieval, verifier and model."""
+
+    budget: int = 30  # attempts per task, shared by drafting and refining
+    seed: int = 0
+    refine_epsilon: float = 0.1  # epsilon-greedy choice of the start point by Q_refine
+    alpha: float = 0.2  # Monte-Carlo step size of the Q updates
+    workers: int = 2  # candidates verified concurrently
+    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    verify: VerifySettings = field(default_factory=VerifySettings)
+    llm: LLMSettings = field(default_factory=LLMSettings)  # model "" -> the embedded offline proposer
+    max_code_chars: int = 6000  # per code listing in a prompt
+
+    def validate(self) -> None:
+        """Raise UserError naming the first setting that is out of range."""
+        if self.budget < 1:
+            raise UserError(f"budget must be at least 1 (got {self.budget})")
+        if not 0.0 <= self.refine_epsilon <= 1.0:
+            raise UserError(f"refine_epsilon must be in [0, 1] (got {self.refine_epsilon})")
+        if not 0.0 < self.alpha <= 1.0:
+            raise UserError(f"alpha must be in (0, 1] (got {self.alpha})")
+        if self.workers < 1:
+            raise UserError(f"workers must be at least 1 (got {self.workers})")
+        if self.retrieval.mode not in ("value", "similarity", "none"):
+            raise UserError(f"retrieval mode must be value, similarity or none (got {self.retrieval.mode!r})")
+        self.llm.check()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (for run records)."""
+        return dataclasses.asdict(self)
+
+
+def _merge(obj: Any, values: dict[str, Any], where: str) -> None:
+    names = {f.name: f for f in dataclasses.fields(obj)}
+    for key, value in values.items():
+        if key not in names:
+            raise UserError(f"{where}: unknown setting {key!r}; known: {', '.join(sorted(names))}")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise UserError(f"{where}: [{key}] must be a table of settings")
+            _merge(current, value, f"{where} [{key}]")
+        else:
+            setattr(obj, key, value)
+
+
+def load_settings(path: str | Path | None = None) -> AgentSettings:
+    """Defaults, updated from a TOML file when given (unknown keys are an error naming the key)."""
+    settings = AgentSettings()
+    if path is not None:
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError(f"{p}: no such settings file") from None
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise UserError(f"{p}: not a valid TOML settings file ({exc})") from exc
+        _merge(settings, data, str(p))
+    settings.validate()
+    return settings
+
+
+def settings_from_dict(data: dict[str, Any], where: str = "run record") -> AgentSettings:
+    """AgentSettings from their to_dict() form (unknown keys are an error naming the key)."""
+    settings = AgentSettings()
+    _merge(settings, data, where)
+    settings.validate()
+    return settings
+
+
+def apply_overrides(settings: AgentSettings, overrides: dict[str, Any]) -> AgentSettings:
+    """Set dotted keys (e.g. {"retrieval.mode": "none", "budget": 10}); None values are skipped."""
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        *parents, leaf = dotted.split(".")
+        target: Any = settings
+        for name in parents:
+            target = getattr(target, name)
+        if not hasattr(target, leaf):
+            raise UserError(f"unknown setting {dotted!r}")
+        setattr(target, leaf, value)
+    settings.validate()
+    return settings

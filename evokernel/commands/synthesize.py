@@ -1,0 +1,86 @@
+"""`evokernel synthesize PROBLEM.py`: draft, verify and refine a Triton kernel for one problem."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+ORDER = 10
+
+
+def add_agent_arguments(p: argparse.ArgumentParser, *, single_task: bool = True) -> None:
+    """Arguments shared by `synthesize` and the agent mode of `bench` (which has its own --backend and --rounds)."""
+    g = p.add_argument_group("agent")
+    g.add_argument("--model", help="litellm model string, e.g. openai/gpt-4o; omitted: the embedded offline proposer")
+    g.add_argument("--api-base", help="base URL of an OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1)")
+    if single_task:
+        g.add_argument("--backend", choices=["auto", "cpu", "cuda", "rocm", "npu"],
+                       help="where candidates run (default auto)")
+        g.add_argument("--budget", type=int, help="attempts per task, drafting and refining together (default 30)")
+        g.add_argument("--policy", choices=["strict", "mixed"],
+                       help="strict: every op in Triton; mixed: torch ops allowed beside the kernels (default strict)")
+    g.add_argument("--memory", type=Path, help="memory file (default: the shared memory in your data directory)")
+    g.add_argument("--seed", type=int, help="seed of every random choice (default 0)")
+    g.add_argument("--retrieval", choices=["value", "similarity", "none"],
+                   help="value: the learned policy; similarity: Q ignored; none: no memory (default value)")
+    g.add_argument("--workers", type=int, help="candidates verified at once (default 2)")
+    g.add_argument("--reply-cache", type=Path, help="SQLite file caching model replies, for exact replays")
+    g.add_argument("--config", type=Path, help="TOML settings file (any setting; flags override it)")
+
+
+def settings_from_args(args: argparse.Namespace) -> Any:
+    """The AgentSettings a command line asks for (file first, then flags)."""
+    from evokernel.agent.settings import apply_overrides, load_settings
+
+    settings = load_settings(args.config)
+    return apply_overrides(
+        settings,
+        {
+            "llm.model": args.model,
+            "llm.api_base": args.api_base,
+            "llm.cache_path": str(args.reply_cache) if args.reply_cache else None,
+            "verify.backend": getattr(args, "backend", None),
+            "verify.policy": getattr(args, "policy", None),
+            "budget": getattr(args, "budget", None),
+            "seed": args.seed,
+            "retrieval.mode": args.retrieval,
+            "workers": args.workers,
+        },
+    )
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `synthesize` sub-command."""
+    p = sub.add_parser(
+        "synthesize",
+        help="write a verified Triton kernel for one PyTorch reference program",
+        description=(
+            "Draft Triton kernels for PROBLEM.py until one is verified correct, then refine it for speed "
+            "(refining needs a GPU or NPU: the CPU interpreter checks correctness only). Every attempt is "
+            "written to the memory, which learns which experiences help. Without --model the embedded "
+            "offline proposer is used (no API key needed)."
+        ),
+    )
+    p.add_argument("problem", type=Path, help="KernelBench-format problem file (class Model, get_inputs, get_init_inputs)")
+    p.add_argument("--out", "-o", type=Path, help="where to write the best kernel (default: <problem>_kernel.py here); "
+                   "the run record goes beside it as <out>.run.json")
+    add_agent_arguments(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the agent on one problem; exit 0 when a correct kernel was written, 1 when the budget ran out."""
+    from evokernel.agent.agent import Agent, as_task
+    from evokernel.agent.progress import LiveProgress
+    from evokernel.agent.runrecord import write_synthesis_record
+
+    settings = settings_from_args(args)
+    task = as_task(args.problem)
+    out = args.out or Path.cwd() / f"{task.name}_kernel.py"
+    with Agent(settings, memory=args.memory) as agent:
+        with LiveProgress(settings.budget, [task]) as progress:
+            result = agent.synthesize(task, on_attempt=progress.on_attempt)
+        record_path = write_synthesis_record(agent, task, result, out, progress.wall_s)
+    progress.summary(result, out if result.solved else None, record_path)
+    return 0 if result.solved else 1

@@ -1,0 +1,52 @@
+"""The settings tree: TOML file, overrides, validation with clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evokernel.agent.settings import AgentSettings, apply_overrides, load_settings
+from evokernel.errors import UserError
+
+
+def test_defaults_follow_the_design() -> None:
+    s = load_settings()
+    assert s.budget == 30 and s.alpha == 0.2
+    assert s.retrieval.mode == "value" and s.retrieval.n == 4 and s.retrieval.epsilon == 0.1
+    assert s.retrieval.pool_factor == 3.0 and s.retrieval.pool_growth == 1.5 and s.retrieval.pool_factor_cap == 30.0
+    assert s.retrieval.q_floor == -0.8
+    assert s.verify.atol is None or s.verify.atol == 1e-2
+
+
+def test_toml_file_sets_nested_settings(tmp_path: Path) -> None:
+    f = tmp_path / "evokernel.toml"
+    f.write_text('budget = 7\n[retrieval]\nmode = "similarity"\nn = 2\n[llm]\nmodel = "openai/x"\n')
+    s = load_settings(f)
+    assert (s.budget, s.retrieval.mode, s.retrieval.n, s.llm.model) == (7, "similarity", 2, "openai/x")
+
+
+def test_unknown_key_names_the_file_and_key(tmp_path: Path) -> None:
+    f = tmp_path / "bad.toml"
+    f.write_text("[retrieval]\nmood = 1\n")
+    with pytest.raises(UserError, match=r"bad.toml \[retrieval\]: unknown setting 'mood'"):
+        load_settings(f)
+
+
+def test_missing_and_broken_files_are_user_errors(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="no such settings file"):
+        load_settings(tmp_path / "nope.toml")
+    (tmp_path / "broken.toml").write_text("budget = = 3")
+    with pytest.raises(UserError, match="not a valid TOML"):
+        load_settings(tmp_path / "broken.toml")
+
+
+def test_overrides_and_validation() -> None:
+    s = apply_overrides(AgentSettings(), {"budget": 5, "retrieval.mode": "none", "seed": None})
+    assert s.budget == 5 and s.retrieval.mode == "none" and s.seed == 0
+    with pytest.raises(UserError, match="budget must be at least 1"):
+        apply_overrides(AgentSettings(), {"budget": 0})
+    with pytest.raises(UserError, match="retrieval mode"):
+        apply_overrides(AgentSettings(), {"retrieval.mode": "magic"})
+    with pytest.raises(UserError, match="unknown setting"):
+        apply_overrides(AgentSettings(), {"retrieval.nope": 1})
