@@ -46,7 +46,7 @@ class LLMProposer:
         return Proposal(
             code=code,
             error=None if code is not None else completion.no_code_reason(),
-            meta={"model": completion.model or self.client.model},
+            meta={"model": completion.model or self.client.model, "provider_failed": not completion.ok},
             **completion.accounting(),
         )
 

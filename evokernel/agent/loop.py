@@ -33,6 +33,10 @@ __all__ = ["AgentLoop", "TaskState", "derive_seed"]
 
 log = logging.getLogger(__name__)
 
+# A run stops (memory intact, resumable) after this many provider failures in a row: an unreachable
+# server or exhausted retries would otherwise burn every remaining attempt of every task.
+MAX_PROVIDER_FAILURES = 8
+
 
 def derive_seed(base: int, task_id: str, attempt: int) -> int:
     """A 31-bit seed that depends only on the run seed, the task and the attempt number."""
@@ -122,6 +126,7 @@ class AgentLoop:
         self.on_attempt = on_attempt
         self.pool_factor = settings.retrieval.pool_factor
         self._verify_slots: asyncio.Semaphore | None = None
+        self._provider_failures = 0  # in a row, across tasks
 
     # -- task state --------------------------------------------------------------------------
 
@@ -336,6 +341,7 @@ class AgentLoop:
         )[0]
         record.item_id = item_id
         record.verdict = verdict
+        self._provider_failures = self._provider_failures + 1 if proposal.meta.get("provider_failed") else 0
         self._account(state, record, self.memory.get(item_id) if feasible else None)
         if self.on_attempt is not None:
             self.on_attempt(state, record)
@@ -358,6 +364,14 @@ class AgentLoop:
             ]
         newly = {s.spec.id for s in active if s.first_feasible_attempt is not None} - solved_before
         self.grow_pool(bool(newly))
+        if self._provider_failures >= MAX_PROVIDER_FAILURES:
+            from evokernel.errors import UserError
+
+            raise UserError(
+                f"the model provider failed {self._provider_failures} times in a row (last: "
+                f"{records[-1].proposal_error}); check the server, --api-base and your quota. Every attempt so far "
+                "is in the memory; `evokernel bench --resume RUN_DIR` continues a suite run"
+            )
         return records
 
     def grow_pool(self, progressed: bool) -> None:

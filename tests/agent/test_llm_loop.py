@@ -176,3 +176,14 @@ def test_missing_key_is_reported_before_any_request(tmp_path: Path, monkeypatch:
                str(tmp_path / "m.sqlite"), "--backend", "cpu"])
     err = capsys.readouterr().err
     assert rc == 2 and "OPENAI_API_KEY" in err and "Traceback" not in err
+
+
+def test_an_unreachable_provider_stops_the_run_and_keeps_the_memory(tmp_path: Path, fake_key: None, verifier) -> None:
+    from evokernel.agent.loop import MAX_PROVIDER_FAILURES
+    from evokernel.errors import UserError
+
+    with FakeOpenAIServer(default=Error(503, "overloaded")) as server, Memory.open(tmp_path / "m.sqlite") as memory:
+        agent = Agent(llm_settings(server, budget=30), memory=memory, verifier=verifier)
+        with pytest.raises(UserError, match="failed 8 times in a row"):
+            agent.synthesize(DATA / "relu_problem.py")
+        assert len(memory.items(kind="experience")) == MAX_PROVIDER_FAILURES == 8
