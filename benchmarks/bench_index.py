@@ -10,8 +10,9 @@ ops
              fusion, Q floor, epsilon slots); select_all is the same without a tag filter
   update_q   Monte-Carlo Q update of 10k distinct ids
   read       the memory-read floor: impl "floor", method "cpp_read" (ExperienceIndex._read_floor:
-             a tight C++ loop summing every stored byte once, with the scan's threads) and
-             method "numpy_sum" (one numpy sum over the same matrix, one thread)
+             a tight C++ loop summing every stored float once, with the same loads, threads and
+             chunking as the scan; the floor the targets refer to) and method "numpy_sum" (one
+             numpy sum over the same matrix, single-threaded)
 
 per_s: queries per second for search/select, ids per second for update_q, bytes read once per
 second for read. Usage: python benchmarks/bench_index.py [--n 10000 100000] [--ops search select]

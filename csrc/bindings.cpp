@@ -166,8 +166,9 @@ py::array vector_arg(py::handle obj, const char* name, Want want, py::ssize_t n)
 // float32 rows of width dim: accepts (dim,) when `one` and (n, dim) when `many`.
 py::array rows_arg(py::handle obj, const char* name, std::size_t dim, bool one, bool many) {
   const std::string d = std::to_string(dim);
-  const Spec spec{name, Want::Float32, many ? (one ? "(" + d + ",) or (n, " + d + ")" : "(n, " + d + ")")
-                                            : "(" + d + ",)"};
+  std::string shape = "(" + d + ",)";
+  if (many) shape = one ? shape + " or (n, " + d + ")" : "(n, " + d + ")";
+  const Spec spec{name, Want::Float32, shape};
   py::array a = as_array(obj, spec);
   const bool ok1 = one && a.ndim() == 1 && a.shape(0) == static_cast<py::ssize_t>(dim);
   const bool ok2 = many && a.ndim() == 2 && a.shape(1) == static_cast<py::ssize_t>(dim);
@@ -304,7 +305,9 @@ while the index works.)doc");
                             "Rewards are returned raw until a stage has this many samples.");
   cls.def_property(
       "num_threads", &ExperienceIndex::num_threads,
-      [](ExperienceIndex& self, std::int64_t t) { self.set_num_threads(count_arg(t, "num_threads")); },
+      [](ExperienceIndex& self, std::int64_t t) {
+        self.set_num_threads(count_arg(t, "num_threads"));
+      },
       "Threads a large scan may use (0 = automatic: hardware threads, at most 8). "
       "Not saved with the index.");
 
@@ -524,7 +527,8 @@ Reader.)doc");
         double* o = out.mutable_data();
         {
           py::gil_scoped_release nogil;
-          self.get_q(ptr<std::int64_t>(id_arr), static_cast<std::size_t>(id_arr.shape(0)), stage, o);
+          self.get_q(ptr<std::int64_t>(id_arr), static_cast<std::size_t>(id_arr.shape(0)), stage,
+                     o);
         }
         return out;
       },

@@ -11,9 +11,11 @@
 // base + rows[i] * pdim.
 //
 // Determinism: within one level, the similarity of a (query, row) pair does not depend on
-// which kernel computed it (single query or batch) nor on the position of the row in a block:
-// every pair is accumulated lane-wise in dimension order and reduced by the same tree.
-// Different levels agree to float32 rounding (tests check each against scalar).
+// which kernel computed it (single query or batch), on the position of the row in a block or
+// on threading: each level fixes one arithmetic per pair (its accumulators, their order, the
+// reduction tree) and every kernel of the level follows it. AVX2 and AVX-512 share the same
+// arithmetic, so x86 machines agree bit for bit; other levels agree to float32 rounding (the
+// tests check each against scalar).
 #pragma once
 
 #include <cstddef>
@@ -35,6 +37,11 @@ using DotF16Fn = void (*)(const float* queries, std::size_t nq, const std::uint1
 using HalfToFloatFn = void (*)(const std::uint16_t* in, float* out, std::size_t n);
 // Sum of n floats (the memory-read floor of the benchmark reads with this).
 using SumFn = double (*)(const float* data, std::size_t n);
+// Row numbers r in [begin, end) with (tags[r] & mask) == value, ascending, into idx, stopping
+// once `max` are found; returns how many and sets *stop to the first row not examined.
+using FilterFn = std::size_t (*)(const std::uint32_t* tags, std::size_t begin, std::size_t end,
+                                 std::uint32_t mask, std::uint32_t value, std::uint32_t* idx,
+                                 std::size_t max, std::size_t* stop);
 
 struct Kernels {
   Level level;
@@ -43,6 +50,7 @@ struct Kernels {
   DotF16Fn dot_f16;
   HalfToFloatFn half_to_float;
   SumFn sum_f32;
+  FilterFn filter;
 };
 
 // The table of one level; nullptr where this build or this CPU lacks the level.
@@ -68,6 +76,11 @@ extern const Kernels kAvx512Kernels;
 #if defined(EVOKERNEL_HAVE_NEON)
 extern const Kernels kNeonKernels;
 #endif
+
+// The portable filter loop (the scalar level's, and the tail of the others').
+std::size_t filter_scalar(const std::uint32_t* tags, std::size_t begin, std::size_t end,
+                          std::uint32_t mask, std::uint32_t value, std::uint32_t* idx,
+                          std::size_t max, std::size_t* stop);
 
 // Portable float <-> half conversions (round to nearest even), used on insert and load so that
 // stored halves never depend on the SIMD level.

@@ -26,23 +26,30 @@ constexpr std::size_t kAhead = 8;
 
 inline void prefetch_row(const void* p, std::size_t bytes) {
   const char* c = static_cast<const char*>(p);
-  for (std::size_t off = 0; off < bytes; off += 64) _mm_prefetch(c + off, _MM_HINT_T0);
+  for (std::size_t off = 0; off < bytes; off += 64) _mm_prefetch(c + off, _MM_HINT_T1);
 }
 
-// One query against R (1..4) rows; rows' sums reduced together.
+// The arithmetic of one (query, row) pair, shared bit for bit with simd_avx512.cpp: two 8-lane
+// accumulators over the even and the odd 8-float blocks, each in dimension order (two chains
+// halve the FMA latency per row), then even + odd, then the reduce4 tree.
+template <typename T>
+inline __m256 pair_acc(const float* q, const T* x, std::size_t pdim) {
+  __m256 a0 = _mm256_setzero_ps();
+  __m256 a1 = _mm256_setzero_ps();
+  for (std::size_t d = 0; d < pdim; d += 16) {
+    a0 = _mm256_fmadd_ps(load8(x + d), _mm256_loadu_ps(q + d), a0);
+    a1 = _mm256_fmadd_ps(load8(x + d + 8), _mm256_loadu_ps(q + d + 8), a1);
+  }
+  return _mm256_add_ps(a0, a1);
+}
+
+// One query against R (1..4) rows, row after row (sequential addresses keep the hardware
+// prefetcher streaming; out-of-order execution overlaps the rows' independent chains).
 template <int R, typename T>
 inline void rows_x1(const float* q, const T* const* x, std::size_t pdim, float* out) {
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
                    _mm256_setzero_ps()};
-  // Row after row (not interleaved): sequential addresses keep the hardware prefetcher
-  // streaming; out-of-order execution overlaps the rows' independent FMA chains.
-  for (int r = 0; r < R; ++r) {
-    __m256 a = _mm256_setzero_ps();
-    for (std::size_t d = 0; d < pdim; d += 8) {
-      a = _mm256_fmadd_ps(load8(x[r] + d), _mm256_loadu_ps(q + d), a);
-    }
-    acc[r] = a;
-  }
+  for (int r = 0; r < R; ++r) acc[r] = pair_acc(q, x[r], pdim);
   const __m128 s = reduce4(acc[0], acc[1], acc[2], acc[3]);
   if (R == 4) {
     _mm_storeu_ps(out, s);
@@ -53,34 +60,30 @@ inline void rows_x1(const float* q, const T* const* x, std::size_t pdim, float* 
   }
 }
 
-// Four queries against R (1..2) rows; each row's four sums reduced together.
+// Three queries against two rows (x[1] may repeat x[0]); writes the first R rows' results.
 template <int R, typename T>
-inline void rows_x4(const float* q, std::size_t pdim, const T* const* x, float* out,
-                    std::size_t count) {
-  __m256 acc[2][4];
+inline void rows2_x3(const float* q, std::size_t pdim, const T* const* x, float* out,
+                     std::size_t count) {
+  __m256 acc[2][3][2];
   for (int r = 0; r < 2; ++r)
-    for (int j = 0; j < 4; ++j) acc[r][j] = _mm256_setzero_ps();
-  const float* q0 = q;
-  const float* q1 = q + pdim;
-  const float* q2 = q + 2 * pdim;
-  const float* q3 = q + 3 * pdim;
-  for (std::size_t d = 0; d < pdim; d += 8) {
-    const __m256 a = _mm256_loadu_ps(q0 + d);
-    const __m256 b = _mm256_loadu_ps(q1 + d);
-    const __m256 c = _mm256_loadu_ps(q2 + d);
-    const __m256 e = _mm256_loadu_ps(q3 + d);
-    for (int r = 0; r < R; ++r) {
-      const __m256 xv = load8(x[r] + d);
-      acc[r][0] = _mm256_fmadd_ps(xv, a, acc[r][0]);
-      acc[r][1] = _mm256_fmadd_ps(xv, b, acc[r][1]);
-      acc[r][2] = _mm256_fmadd_ps(xv, c, acc[r][2]);
-      acc[r][3] = _mm256_fmadd_ps(xv, e, acc[r][3]);
+    for (int j = 0; j < 3; ++j) acc[r][j][0] = acc[r][j][1] = _mm256_setzero_ps();
+  for (std::size_t d = 0; d < pdim; d += 16) {
+    for (int h = 0; h < 2; ++h) {
+      const __m256 x0 = load8(x[0] + d + 8 * h);
+      const __m256 x1 = load8(x[1] + d + 8 * h);
+      for (int j = 0; j < 3; ++j) {
+        const __m256 qv = _mm256_loadu_ps(q + j * pdim + d + 8 * h);
+        acc[0][j][h] = _mm256_fmadd_ps(x0, qv, acc[0][j][h]);
+        acc[1][j][h] = _mm256_fmadd_ps(x1, qv, acc[1][j][h]);
+      }
     }
   }
   for (int r = 0; r < R; ++r) {
     alignas(16) float tmp[4];
-    _mm_store_ps(tmp, reduce4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
-    for (int j = 0; j < 4; ++j) out[j * count + r] = tmp[j];
+    _mm_store_ps(tmp, reduce4(_mm256_add_ps(acc[r][0][0], acc[r][0][1]),
+                              _mm256_add_ps(acc[r][1][0], acc[r][1][1]),
+                              _mm256_add_ps(acc[r][2][0], acc[r][2][1]), _mm256_setzero_ps()));
+    for (int j = 0; j < 3; ++j) out[j * count + r] = tmp[j];
   }
 }
 
@@ -89,17 +92,17 @@ void dot_impl(const float* queries, std::size_t nq, const T* base, std::size_t p
               const std::uint32_t* rows, std::size_t count, float* out) {
   const std::size_t row_bytes = pdim * sizeof(T);
   std::size_t qi = 0;
-  for (; qi + 4 <= nq; qi += 4) {
+  for (; qi + 3 <= nq; qi += 3) {
     const float* q = queries + qi * pdim;
     float* o = out + qi * count;
     std::size_t i = 0;
     for (; i + 2 <= count; i += 2) {
       const T* x[2] = {base + rows[i] * pdim, base + rows[i + 1] * pdim};
-      rows_x4<2>(q, pdim, x, o + i, count);
+      rows2_x3<2>(q, pdim, x, o + i, count);
     }
     if (i < count) {
       const T* x[2] = {base + rows[i] * pdim, base + rows[i] * pdim};
-      rows_x4<1>(q, pdim, x, o + i, count);
+      rows2_x3<1>(q, pdim, x, o + i, count);
     }
   }
   for (; qi < nq; ++qi) {
@@ -163,10 +166,52 @@ double sum_f32_avx2(const float* data, std::size_t n) {
   return total;
 }
 
+// Compaction with a permutation table: 8 tags per step. The table is a compile-time
+// constant: no code from this file may run at load time (it could meet a CPU without AVX2).
+struct CompressTable {
+  std::uint32_t perm[256][8];
+  constexpr CompressTable() : perm{} {
+    for (int bits = 0; bits < 256; ++bits) {
+      int n = 0;
+      for (int i = 0; i < 8; ++i) {
+        if (bits & (1 << i)) perm[bits][n++] = static_cast<std::uint32_t>(i);
+      }
+    }
+  }
+};
+constexpr CompressTable kCompress{};
+
+std::size_t filter_avx2(const std::uint32_t* tags, std::size_t begin, std::size_t end,
+                        std::uint32_t mask, std::uint32_t value, std::uint32_t* idx,
+                        std::size_t max, std::size_t* stop) {
+  const __m256i vm = _mm256_set1_epi32(static_cast<int>(mask));
+  const __m256i vv = _mm256_set1_epi32(static_cast<int>(value));
+  const __m256i step = _mm256_set1_epi32(8);
+  __m256i rows = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(begin)),
+                                  _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  std::size_t m = 0;
+  std::size_t r = begin;
+  for (; r + 8 <= end && m + 8 <= max; r += 8) {
+    const __m256i t = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tags + r));
+    const __m256i hit = _mm256_cmpeq_epi32(_mm256_and_si256(t, vm), vv);
+    const int bits = _mm256_movemask_ps(_mm256_castsi256_ps(hit));
+    const __m256i perm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kCompress.perm[bits]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx + m),
+                        _mm256_permutevar8x32_epi32(rows, perm));
+    m += static_cast<std::size_t>(__builtin_popcount(static_cast<unsigned>(bits)));
+    rows = _mm256_add_epi32(rows, step);
+  }
+  std::size_t tail_stop;
+  m += filter_scalar(tags, r, end, mask, value, idx + m, max - m, &tail_stop);
+  *stop = tail_stop;
+  return m;
+}
+
 }  // namespace
 
-const Kernels kAvx2Kernels = {Level::Avx2,        "avx2",         dot_f32_avx2,
-                              dot_f16_avx2,       half_to_float_avx2, sum_f32_avx2};
+const Kernels kAvx2Kernels = {Level::Avx2,   "avx2",         dot_f32_avx2,
+                              dot_f16_avx2,  half_to_float_avx2, sum_f32_avx2,
+                              filter_avx2};
 
 }  // namespace simd
 }  // namespace evokernel

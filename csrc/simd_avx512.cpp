@@ -4,7 +4,8 @@
 // Every (query, row) pair is computed with exactly the arithmetic of the AVX2 level (8 lanes
 // accumulated in dimension order, the same reduction tree), so the two x86 levels return
 // bit-identical similarities. What AVX-512 adds is the batch kernel: a zmm register holds the
-// same 8 lanes of two rows side by side, which with 32 registers gives a 4-row x 8-query tile.
+// same 8 lanes of two rows side by side, which with 32 registers gives a 4-row x 4-query tile
+// with two accumulators per pair.
 // The single-query kernel stays 256 bits wide: it is bound by memory bandwidth, and streaming
 // with 512-bit loads measured slower than with 256-bit loads on the CPUs we tried.
 #include <immintrin.h>
@@ -51,11 +52,24 @@ inline __m128 reduce4(__m256 a, __m256 b, __m256 c, __m256 d) {
 }
 
 // Rows ahead of the current tile whose lines a gathered scan prefetches.
-constexpr std::size_t kAhead = 4;
+constexpr std::size_t kAhead = 8;
 
 inline void prefetch_row(const void* p, std::size_t bytes) {
   const char* c = static_cast<const char*>(p);
-  for (std::size_t off = 0; off < bytes; off += 64) _mm_prefetch(c + off, _MM_HINT_T2);
+  for (std::size_t off = 0; off < bytes; off += 64) _mm_prefetch(c + off, _MM_HINT_T1);
+}
+
+// The arithmetic of one (query, row) pair, bit for bit that of simd_avx2.cpp: two 8-lane
+// accumulators over the even and the odd 8-float blocks, then even + odd, then reduce4.
+template <typename T>
+inline __m256 pair_acc(const float* q, const T* x, std::size_t pdim) {
+  __m256 a0 = _mm256_setzero_ps();
+  __m256 a1 = _mm256_setzero_ps();
+  for (std::size_t d = 0; d < pdim; d += 16) {
+    a0 = _mm256_fmadd_ps(load8(x + d), _mm256_loadu_ps(q + d), a0);
+    a1 = _mm256_fmadd_ps(load8(x + d + 8), _mm256_loadu_ps(q + d + 8), a1);
+  }
+  return _mm256_add_ps(a0, a1);
 }
 
 // One query against R (1..4) rows, row after row (sequential addresses for the prefetcher).
@@ -63,13 +77,7 @@ template <int R, typename T>
 inline void rows_x1(const float* q, const T* const* x, std::size_t pdim, float* out) {
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
                    _mm256_setzero_ps()};
-  for (int r = 0; r < R; ++r) {
-    __m256 a = _mm256_setzero_ps();
-    for (std::size_t d = 0; d < pdim; d += 8) {
-      a = _mm256_fmadd_ps(load8(x[r] + d), _mm256_loadu_ps(q + d), a);
-    }
-    acc[r] = a;
-  }
+  for (int r = 0; r < R; ++r) acc[r] = pair_acc(q, x[r], pdim);
   const __m128 s = reduce4(acc[0], acc[1], acc[2], acc[3]);
   if (R == 4) {
     _mm_storeu_ps(out, s);
@@ -80,34 +88,37 @@ inline void rows_x1(const float* q, const T* const* x, std::size_t pdim, float* 
   }
 }
 
-// Eight queries against four rows (x holds 4 row pointers; unused ones repeat a valid row).
+// Four queries against four rows (x holds 4 row pointers; unused ones repeat a valid row).
+// acc[p][j][h]: rows 2p (low half) and 2p+1 (high half), query j, even (h=0) or odd blocks.
 // Writes the first R rows' results.
 template <int R, typename T>
-inline void rows4_x8(const float* q, std::size_t pdim, const T* const* x, float* out,
+inline void rows4_x4(const float* q, std::size_t pdim, const T* const* x, float* out,
                      std::size_t count) {
-  __m512 acc[2][8];
+  __m512 acc[2][4][2];
   for (int p = 0; p < 2; ++p)
-    for (int j = 0; j < 8; ++j) acc[p][j] = _mm512_setzero_ps();
-  for (std::size_t d = 0; d < pdim; d += 8) {
-    const __m512 x01 = load_pair(x[0] + d, x[1] + d);
-    const __m512 x23 = load_pair(x[2] + d, x[3] + d);
-    for (int j = 0; j < 8; ++j) {
-      const __m512 qv = broadcast8(q + j * pdim + d);
-      acc[0][j] = _mm512_fmadd_ps(x01, qv, acc[0][j]);
-      acc[1][j] = _mm512_fmadd_ps(x23, qv, acc[1][j]);
+    for (int j = 0; j < 4; ++j) acc[p][j][0] = acc[p][j][1] = _mm512_setzero_ps();
+  for (std::size_t d = 0; d < pdim; d += 16) {
+    for (int h = 0; h < 2; ++h) {
+      const std::size_t off = d + 8 * h;
+      const __m512 x01 = load_pair(x[0] + off, x[1] + off);
+      const __m512 x23 = load_pair(x[2] + off, x[3] + off);
+      for (int j = 0; j < 4; ++j) {
+        const __m512 qv = broadcast8(q + j * pdim + off);
+        acc[0][j][h] = _mm512_fmadd_ps(x01, qv, acc[0][j][h]);
+        acc[1][j][h] = _mm512_fmadd_ps(x23, qv, acc[1][j][h]);
+      }
     }
   }
   for (int r = 0; r < R; ++r) {
-    __m256 v[8];
-    for (int j = 0; j < 8; ++j) v[j] = (r & 1) ? high8(acc[r >> 1][j]) : low8(acc[r >> 1][j]);
-    alignas(16) float lo[4];
-    alignas(16) float hi[4];
-    _mm_store_ps(lo, reduce4(v[0], v[1], v[2], v[3]));
-    _mm_store_ps(hi, reduce4(v[4], v[5], v[6], v[7]));
+    __m256 v[4];
     for (int j = 0; j < 4; ++j) {
-      out[j * count + r] = lo[j];
-      out[(j + 4) * count + r] = hi[j];
+      const __m512 e = acc[r >> 1][j][0];
+      const __m512 o = acc[r >> 1][j][1];
+      v[j] = (r & 1) ? _mm256_add_ps(high8(e), high8(o)) : _mm256_add_ps(low8(e), low8(o));
     }
+    alignas(16) float tmp[4];
+    _mm_store_ps(tmp, reduce4(v[0], v[1], v[2], v[3]));
+    for (int j = 0; j < 4; ++j) out[j * count + r] = tmp[j];
   }
 }
 
@@ -116,23 +127,23 @@ void dot_impl(const float* queries, std::size_t nq, const T* base, std::size_t p
               const std::uint32_t* rows, std::size_t count, float* out) {
   const std::size_t row_bytes = pdim * sizeof(T);
   std::size_t qi = 0;
-  for (; qi + 8 <= nq; qi += 8) {
+  for (; qi + 4 <= nq; qi += 4) {
     const float* q = queries + qi * pdim;
     float* o = out + qi * count;
     std::size_t i = 0;
     for (; i + 4 <= count; i += 4) {
       const T* x[4] = {base + rows[i] * pdim, base + rows[i + 1] * pdim,
                        base + rows[i + 2] * pdim, base + rows[i + 3] * pdim};
-      rows4_x8<4>(q, pdim, x, o + i, count);
+      rows4_x4<4>(q, pdim, x, o + i, count);
     }
     const std::size_t left = count - i;
     if (left > 0) {
       const T* x[4] = {base + rows[i] * pdim, base + rows[i] * pdim, base + rows[i] * pdim,
                        base + rows[i] * pdim};
       for (std::size_t r = 1; r < left; ++r) x[r] = base + rows[i + r] * pdim;
-      if (left == 1) rows4_x8<1>(q, pdim, x, o + i, count);
-      if (left == 2) rows4_x8<2>(q, pdim, x, o + i, count);
-      if (left == 3) rows4_x8<3>(q, pdim, x, o + i, count);
+      if (left == 1) rows4_x4<1>(q, pdim, x, o + i, count);
+      if (left == 2) rows4_x4<2>(q, pdim, x, o + i, count);
+      if (left == 3) rows4_x4<3>(q, pdim, x, o + i, count);
     }
   }
   for (; qi < nq; ++qi) {
@@ -199,10 +210,37 @@ double sum_f32_avx512(const float* data, std::size_t n) {
   return total;
 }
 
+// Compaction with VPCOMPRESSD: 16 tags per step (writes up to 16 entries; max - m >= 16).
+std::size_t filter_avx512(const std::uint32_t* tags, std::size_t begin, std::size_t end,
+                          std::uint32_t mask, std::uint32_t value, std::uint32_t* idx,
+                          std::size_t max, std::size_t* stop) {
+  const __m512i vm = _mm512_set1_epi32(static_cast<int>(mask));
+  const __m512i vv = _mm512_set1_epi32(static_cast<int>(value));
+  const __m512i step = _mm512_set1_epi32(16);
+  __m512i rows = _mm512_add_epi32(
+      _mm512_set1_epi32(static_cast<int>(begin)),
+      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+  std::size_t m = 0;
+  std::size_t r = begin;
+  for (; r + 16 <= end && m + 16 <= max; r += 16) {
+    const __m512i t = _mm512_loadu_si512(tags + r);
+    const __mmask16 hit = _mm512_cmpeq_epi32_mask(_mm512_and_si512(t, vm), vv);
+    // Compress in a register, then a plain store (a compressing store is slow on some CPUs).
+    _mm512_storeu_si512(idx + m, _mm512_maskz_compress_epi32(hit, rows));
+    m += static_cast<std::size_t>(__builtin_popcount(static_cast<unsigned>(hit)));
+    rows = _mm512_add_epi32(rows, step);
+  }
+  std::size_t tail_stop;
+  m += filter_scalar(tags, r, end, mask, value, idx + m, max - m, &tail_stop);
+  *stop = tail_stop;
+  return m;
+}
+
 }  // namespace
 
-const Kernels kAvx512Kernels = {Level::Avx512,      "avx512",         dot_f32_avx512,
-                                dot_f16_avx512,     half_to_float_avx512, sum_f32_avx512};
+const Kernels kAvx512Kernels = {Level::Avx512,   "avx512",         dot_f32_avx512,
+                                dot_f16_avx512,  half_to_float_avx512, sum_f32_avx512,
+                                filter_avx512};
 
 }  // namespace simd
 }  // namespace evokernel

@@ -83,6 +83,19 @@ inline float bits_float(std::uint32_t u) {
 
 }  // namespace
 
+std::size_t filter_scalar(const std::uint32_t* tags, std::size_t begin, std::size_t end,
+                          std::uint32_t mask, std::uint32_t value, std::uint32_t* idx,
+                          std::size_t max, std::size_t* stop) {
+  std::size_t m = 0;
+  std::size_t r = begin;
+  for (; r < end && m < max; ++r) {  // branch-free compaction
+    idx[m] = static_cast<std::uint32_t>(r);
+    m += (tags[r] & mask) == value;
+  }
+  *stop = r;
+  return m;
+}
+
 float half_to_float(std::uint16_t h) {
   const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
   const std::uint32_t exp = (h >> 10) & 0x1fu;
@@ -118,8 +131,9 @@ std::uint16_t float_to_half(float value) {
   return static_cast<std::uint16_t>(sign | (r >> 13));
 }
 
-const Kernels kScalarKernels = {Level::Scalar,        "scalar",       dot_f32_scalar,
-                                dot_f16_scalar,       half_to_float_scalar, sum_f32_scalar};
+const Kernels kScalarKernels = {Level::Scalar,   "scalar",       dot_f32_scalar,
+                                dot_f16_scalar,  half_to_float_scalar, sum_f32_scalar,
+                                filter_scalar};
 
 }  // namespace simd
 }  // namespace evokernel

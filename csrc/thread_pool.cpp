@@ -130,7 +130,9 @@ std::size_t default_threads() {
     std::size_t cpus = std::thread::hardware_concurrency();
 #if defined(__linux__)
     cpu_set_t set;  // the CPUs this process may run on (containers, taskset)
-    if (sched_getaffinity(0, sizeof set, &set) == 0) cpus = static_cast<std::size_t>(CPU_COUNT(&set));
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+      cpus = static_cast<std::size_t>(CPU_COUNT(&set));
+    }
 #endif
     return std::min<std::size_t>(std::max<std::size_t>(1, cpus), kMaxAutoThreads);
   }();

@@ -37,7 +37,7 @@ def normalize(x: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture
-def make_index(rng: np.random.Generator) -> Callable[..., tuple[_core.ExperienceIndex, np.ndarray, np.ndarray, np.ndarray]]:
+def make_index(rng: np.random.Generator) -> Callable[..., tuple]:
     """Factory: an index of n random rows -> (index, ids, vectors, tags)."""
 
     def make(n: int, dim: int, *, fp16: bool = False, n_tags: int = 4, id_offset: int = 1000,

@@ -41,7 +41,8 @@ def scene(rng):
     queries = rng.standard_normal((4, DIM)).astype(np.float32)
     extra_ids = np.arange(5000, 5050, dtype=np.int64)
     # Extra rows close to the queries, so that they change the answers.
-    extra = (np.repeat(queries, 13, axis=0)[:50] + 0.3 * rng.standard_normal((50, DIM))).astype(np.float32)
+    near = np.repeat(queries, 13, axis=0)[:50]
+    extra = (near + 0.3 * rng.standard_normal((50, DIM))).astype(np.float32)
     index = _core.ExperienceIndex(DIM)
     index.num_threads = 2
     index.add(base_ids, base, rng.integers(0, 2, 4000).astype(np.uint32))

@@ -48,7 +48,9 @@ def test_round_trip(make_index, rng, tmp_path, fp16, dim):
     loaded = _core.ExperienceIndex.load(str(path))
     assert_same(index, loaded)
     q = rng.standard_normal((3, dim)).astype(np.float32)
-    for a, b in zip(index.search(q, 9, tag_mask=1, tag_value=1), loaded.search(q, 9, tag_mask=1, tag_value=1)):
+    before = index.search(q, 9, tag_mask=1, tag_value=1)
+    after = loaded.search(q, 9, tag_mask=1, tag_value=1)
+    for a, b in zip(before, after):
         np.testing.assert_array_equal(a, b)
     # The loaded index keeps working: normalisation continues the same statistics.
     assert index.normalize_reward(_core.REFINE, 0.5) == loaded.normalize_reward(_core.REFINE, 0.5)

@@ -108,8 +108,9 @@ class IndexModel(RuleBasedStateMachine):
             np.testing.assert_allclose(index.vector(i), self.vec[i], atol=1e-3 if self.fp16 else 1e-6)
         ids = np.array(sorted(self.vec), dtype=np.int64)
         for stage in (0, 1):
-            assert index.get_q(ids, stage).tolist() == [self.q[i][stage] for i in ids.tolist()]
-            assert index.get_visits(ids, stage).tolist() == [self.visits[i][stage] for i in ids.tolist()]
+            listed = ids.tolist()
+            assert index.get_q(ids, stage).tolist() == [self.q[i][stage] for i in listed]
+            assert index.get_visits(ids, stage).tolist() == [self.visits[i][stage] for i in listed]
         assert all(i not in index for i in range(41) if i not in self.vec)
 
 
