@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from evokernel.errors import UserError
 from kernelbench.metrics import compute_metrics
-from kernelbench.records import MISSING, RunWriter, make_header, result_record
+from kernelbench.records import MISSING, RESULTS_FILE, RunWriter, make_header, result_record
 
 if TYPE_CHECKING:
     from evokernel.verify import VerifySettings
@@ -114,17 +114,24 @@ def run_solutions(
     progress: bool = True,
     console: Any = None,
     verifier: Any = None,
-    jobs: int = 1,
+    workers: int | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
+    jobs: int | None = None,
     on_result: Callable[[dict[str, Any]], None] | None = None,
 ) -> BenchRun:
     """Verify ``DIR/<id>.py`` for every problem, write ``run_dir/results.jsonl``, return records + metrics.
 
-    ``settings.reference_cache`` defaults to ``reference_cache_path(run_dir)``. ``verifier`` may be
-    a warm ``evokernel.verify.Verifier`` to reuse (it is not closed here). ``jobs`` > 1 verifies
-    that many solutions at once on the CPU backend (records still come out in problem order); on
-    devices it is 1, so timings never share the device.
+    ``settings.reference_cache`` defaults to ``reference_cache_path(run_dir)``. Solutions are verified
+    by an executor (``executor`` "local" or "ray", see :func:`evokernel.verify.make_executor`) with
+    ``workers`` workers: default one per GPU/NPU (all visible devices, or the Ray cluster's), 1 on the
+    CPU interpreter. ``verifier`` may be a warm executor or ``Verifier`` to reuse instead (it is not
+    closed here); with a bare Verifier on a device, solutions are verified one at a time so timings
+    never share the device. Records come out in problem order. ``jobs`` is a deprecated alias of
+    ``workers``.
     """
-    from evokernel.verify import Verifier, VerifySettings
+    from evokernel.verify import VerifySettings
+    from evokernel.verify.executors import Executor, make_executor
 
     solutions_dir = Path(solutions_dir)
     check_solutions_dir(solutions_dir, problems)
@@ -132,42 +139,59 @@ def run_solutions(
     settings = settings or VerifySettings()
     if settings.reference_cache is None:
         settings = settings.replace(reference_cache=str(reference_cache_path(run_dir)))
-    backend, device = resolve_backend(settings.backend)
-    if jobs < 1:
-        raise UserError(f"--jobs {jobs}: pass a positive number of concurrent verifications")
-    if jobs > 1 and backend != "cpu":
-        log.warning("--jobs %d ignored on %s: solutions are timed one at a time", jobs, backend)
-        jobs = 1
-    header = make_header(
-        "solutions",
-        settings=settings.to_dict(),
-        suite=suite,
-        device=device,
-        backend=backend,
-        problems=len(problems),
-        extra={"solutions": str(solutions_dir), "jobs": jobs},
-    )
-    results: list[dict[str, Any]] = []
+    if workers is None:
+        workers = jobs
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers {workers}: pass a positive number of concurrent verifications")
+    results_path = run_dir / RESULTS_FILE
+    if results_path.exists() and results_path.stat().st_size > 0:  # before starting any worker
+        raise UserError(f"{results_path} already exists; pass another --out folder (or resume the run where supported)")
     own_verifier = verifier is None
-    started = time.monotonic()
-    with RunWriter(run_dir, header) as writer:
+    if own_verifier:
+        if workers is None and executor == "local" and resolve_backend(settings.backend)[0] == "cpu":
+            workers = 1
+        verifier = make_executor(executor, settings, workers=workers, address=ray_address)
+    try:
+        if isinstance(verifier, Executor):
+            info = verifier.backend_info()
+            backend, device = info.name, info.device
+            threads = min(workers or verifier.workers, verifier.workers)
+        else:
+            backend, device = resolve_backend(settings.backend)
+            threads = workers or 1
+            if threads > 1 and backend != "cpu":
+                log.warning("--workers %d ignored with one Verifier on %s: solutions are timed one at a time",
+                            threads, backend)
+                threads = 1
+        header = make_header(
+            "solutions",
+            settings=settings.to_dict(),
+            suite=suite,
+            device=device,
+            backend=backend,
+            problems=len(problems),
+            extra={"solutions": str(solutions_dir), "workers": threads,
+                   "executor": getattr(verifier, "name", "verifier")},
+        )
+        results: list[dict[str, Any]] = []
+        started = time.monotonic()
+        with RunWriter(run_dir, header) as writer:
+            pool = ThreadPoolExecutor(threads, thread_name_prefix="evokernel-bench")
+            try:
+                with _progress(progress, console, len(problems)) as advance:
+                    futures = [pool.submit(_evaluate_one, verifier, p, solutions_dir, settings) for p in problems]
+                    for problem, future in zip(problems, futures):
+                        record = future.result()
+                        writer.write(record)
+                        results.append(record)
+                        if on_result is not None:
+                            on_result(record)
+                        advance(problem.id, record["status"])
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)  # an error or Ctrl-C drops the queued problems
+    finally:
         if own_verifier:
-            verifier = Verifier(settings, workers=max(jobs, 1))
-        pool = ThreadPoolExecutor(jobs, thread_name_prefix="evokernel-bench")
-        try:
-            with _progress(progress, console, len(problems)) as advance:
-                futures = [pool.submit(_evaluate_one, verifier, p, solutions_dir, settings) for p in problems]
-                for problem, future in zip(problems, futures):
-                    record = future.result()
-                    writer.write(record)
-                    results.append(record)
-                    if on_result is not None:
-                        on_result(record)
-                    advance(problem.id, record["status"])
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)  # an error or Ctrl-C drops the queued problems
-            if own_verifier:
-                verifier.close()
+            verifier.close()
     log.info("bench: %d problems in %.1fs -> %s", len(problems), time.monotonic() - started, run_dir)
     metrics = compute_metrics(results, backend=backend)
     return BenchRun(run_dir=run_dir, results=results, metrics=metrics, header=header)

@@ -46,8 +46,9 @@ class Agent:
     """Synthesizes kernels with value-driven memory; the same settings drive `synthesize` and suite runs.
 
     The agent opens what it is not given: the memory at its default path (shared by every run), the
-    proposer from the settings, and a warm verifier pool. Close it (or use it as a context manager)
-    to release them.
+    proposer from the settings, and an executor (``settings.executor``: warm verifier pools on this
+    machine, or actors on a Ray cluster) with ``settings.workers`` workers. Close it (or use it as a
+    context manager) to release them.
     """
 
     def __init__(
@@ -69,12 +70,17 @@ class Agent:
         ensure_knowledge(self.memory)
         self.proposer = proposer if proposer is not None else make_proposer(self.settings)
         if verifier is None:
-            from evokernel.verify import Verifier
+            from evokernel.verify.executors import make_executor
 
-            verifier = Verifier(self.settings.verify)
+            try:
+                verifier = make_executor(self.settings.executor, self.settings.verify,
+                                         workers=self.settings.workers, address=self.settings.ray_address)
+            except BaseException:
+                self.close()
+                raise
             self._owned.append(verifier)
         self.verifier = verifier
-        self.backend, self.can_time = _resolve_backend(self.settings.verify.backend)
+        self.backend, self.can_time, self.device = _resolve_backend(self.settings.verify.backend, verifier)
 
     def __enter__(self) -> Agent:
         return self
@@ -137,12 +143,20 @@ class Agent:
                 await aclose()
 
 
-def _resolve_backend(name: str) -> tuple[str, bool]:
-    """(backend name, whether it measures time) for the configured backend ("auto" picks the device that exists)."""
+def _resolve_backend(name: str, verifier: Any = None) -> tuple[str, bool, str]:
+    """(backend name, whether it measures time, device description) of the configured backend.
+
+    An executor knows the backend its workers have (on a Ray cluster, not this machine's); for a bare
+    Verifier or a test double, "auto" picks the device this machine has.
+    """
+    info = getattr(verifier, "backend_info", None)
+    if callable(info):
+        found = info()
+        return found.name, bool(found.times_kernels), found.device
     from evokernel.backends import get_backend
 
     backend = get_backend(name)
-    return backend.name, bool(backend.times_kernels)
+    return backend.name, bool(backend.times_kernels), backend.describe()
 
 
 def synthesize(problem: Any, settings: AgentSettings | None = None, **kwargs: Any) -> TaskResult:

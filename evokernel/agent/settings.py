@@ -24,7 +24,9 @@ class AgentSettings:
     seed: int = 0
     refine_epsilon: float = 0.1  # epsilon-greedy choice of the start point by Q_refine
     alpha: float = 0.2  # Monte-Carlo step size of the Q updates
-    workers: int = 2  # candidates verified concurrently
+    workers: int = 2  # candidates verified concurrently (local: CPU workers or devices; ray: actors)
+    executor: str = "local"  # where candidates are verified: local (this machine) | ray (a Ray cluster)
+    ray_address: str | None = None  # ray: "auto", HOST:PORT, or None for a local Ray instance
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     verify: VerifySettings = field(default_factory=VerifySettings)
     llm: LLMSettings = field(default_factory=LLMSettings)  # model "" -> the embedded offline proposer
@@ -40,6 +42,11 @@ class AgentSettings:
             raise UserError(f"alpha must be in (0, 1] (got {self.alpha})")
         if self.workers < 1:
             raise UserError(f"workers must be at least 1 (got {self.workers})")
+        if self.executor not in ("local", "ray"):
+            raise UserError(f"executor must be local or ray (got {self.executor!r})")
+        if self.ray_address is not None and self.executor != "ray":
+            raise UserError(f"ray_address {self.ray_address!r} is only used by the ray executor; "
+                            'set executor = "ray"')
         if self.retrieval.mode not in ("value", "similarity", "none"):
             raise UserError(f"retrieval mode must be value, similarity or none (got {self.retrieval.mode!r})")
         self.llm.check()

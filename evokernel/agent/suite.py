@@ -30,7 +30,9 @@ AttemptHook = Callable[[TaskState, AttemptRecord], None]
 def attempt_line(record: AttemptRecord) -> dict[str, Any]:
     """The results.jsonl form of an attempt (the full verdict stays in the memory item)."""
     data = record.to_dict()
-    data.pop("verdict", None)
+    verdict = data.pop("verdict", None)
+    if verdict and verdict.get("worker"):
+        data["worker"] = verdict["worker"]  # where the candidate ran
     data["problem_id"] = data.pop("task_id")
     return {"type": "attempt", **data}
 

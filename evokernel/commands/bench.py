@@ -2,8 +2,9 @@
 
 Solutions mode (``--solutions DIR``) verifies ``DIR/<problem id>.py`` for every selected problem.
 Agent mode (``--agent``, implied by ``--model`` or ``--resume``) runs the agent over the suite in
-lockstep rounds with one shared memory. Shared helpers load the suite, build the verifier settings
-and pick the run folder; each mode is one function.
+lockstep rounds with one shared memory. Both verify through an executor (``--executor local|ray``,
+``--ray-address``, ``--workers N``). Shared helpers load the suite, build the verifier settings and
+pick the run folder; each mode is one function.
 """
 
 from __future__ import annotations
@@ -57,9 +58,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--solutions", type=Path, metavar="DIR", help="folder of solution files named by problem id")
     add_verify_arguments(parser)
     parser.add_argument("--out", type=Path, metavar="RUN_DIR", help="run folder (default: runs/bench-<time>)")
-    parser.add_argument(
-        "--jobs", type=int, default=1, metavar="N", help="verify N solutions at once (CPU backend only; default 1)"
-    )
+    parser.add_argument("--jobs", type=int, metavar="N", help="deprecated alias of --workers")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     agent = parser.add_argument_group("agent mode")
     agent.add_argument("--agent", action="store_true",
@@ -112,6 +111,7 @@ def run_solutions_mode(args: argparse.Namespace) -> int:
     """Verify a folder of solution files and print the summary."""
     from rich.console import Console
 
+    from evokernel.commands.synthesize import executor_of
     from kernelbench.runner import run_solutions
     from kernelbench.summary import print_summary
 
@@ -125,7 +125,9 @@ def run_solutions_mode(args: argparse.Namespace) -> int:
         settings=settings,
         suite=str(args.suite),
         progress=not args.no_progress,
-        jobs=args.jobs,
+        workers=args.workers,
+        executor=executor_of(args) or "local",
+        ray_address=args.ray_address,
     )
     console = Console()
     print_summary(result.metrics, console=console, title=str(args.suite))
@@ -154,14 +156,20 @@ def _agent_settings(args: argparse.Namespace) -> Any:
 
 def _resumed(args: argparse.Namespace) -> tuple[Any, list[Any], Path, Path | None, str]:
     """Settings, problems, run folder, memory and suite of the run to resume, from its header."""
-    from evokernel.agent.settings import settings_from_dict
+    from evokernel.agent.settings import apply_overrides, settings_from_dict
     from evokernel.agent.suite import resume_settings
+    from evokernel.commands.synthesize import executor_of
     from evokernel.errors import UserError
     from kernelbench.loader import load_suite
 
     header = resume_settings(args.resume)
     config = header.get("settings") or {}
     settings = settings_from_dict(config.get("settings") or {})
+    # where candidates run does not change what the run computes: these may differ from the first run
+    executor = executor_of(args)
+    if executor == "local":
+        settings.ray_address = None
+    apply_overrides(settings, {"executor": executor, "workers": args.workers, "ray_address": args.ray_address})
     suite = str(header.get("suite", "builtin"))
     by_id = {p.id: p for p in load_suite(suite)}
     ids = header.get("task_ids") or []
@@ -181,10 +189,8 @@ def run_agent_mode(args: argparse.Namespace) -> int:
     from evokernel.agent.suite import run_agent_suite
     from kernelbench.metrics import compute_metrics
     from kernelbench.records import read_run
-    from kernelbench.runner import resolve_backend
-    from kernelbench.summary import print_summary
-
     from kernelbench.runner import reference_cache_path
+    from kernelbench.summary import print_summary
 
     if args.resume is not None:
         settings, problems, out, memory, suite = _resumed(args)
@@ -196,7 +202,7 @@ def run_agent_mode(args: argparse.Namespace) -> int:
     with Agent(settings, memory=memory) as agent:
         with SuiteProgress(len(problems), quiet=args.no_progress) as progress:
             results = run_agent_suite(
-                agent, problems, out, suite=suite, device=resolve_backend(agent.backend)[1],
+                agent, problems, out, suite=suite, device=agent.device,
                 resume=args.resume is not None, on_attempt=progress.on_attempt,
             )
         run = read_run(out)
@@ -209,8 +215,14 @@ def run_agent_mode(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Dispatch to the bench mode the arguments ask for."""
+    import logging
+
     from evokernel.errors import UserError
 
+    if args.jobs is not None:
+        logging.getLogger("evokernel.bench").warning("--jobs is deprecated; use --workers")
+        if args.workers is None:
+            args.workers = args.jobs
     agent_mode = args.agent or args.model is not None or args.resume is not None
     if agent_mode and args.solutions is not None:
         raise UserError("pass either --solutions DIR (evaluate solution files) or --agent/--model (run the agent), not both")

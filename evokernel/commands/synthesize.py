@@ -24,9 +24,32 @@ def add_agent_arguments(p: argparse.ArgumentParser, *, single_task: bool = True)
     g.add_argument("--seed", type=int, help="seed of every random choice (default 0)")
     g.add_argument("--retrieval", choices=["value", "similarity", "none"],
                    help="value: the learned policy; similarity: Q ignored; none: no memory (default value)")
-    g.add_argument("--workers", type=int, help="candidates verified at once (default 2)")
+    g.add_argument("--workers", type=int, metavar="N",
+                   help="candidates verified at once: CPU workers, devices, or Ray actors (default 2)"
+                   if single_task else "candidates verified at once: CPU workers, devices, or Ray actors "
+                   "(default: 2 in agent mode; one per GPU/NPU or 1 on the CPU interpreter for --solutions)")
+    add_executor_arguments(p)
     g.add_argument("--reply-cache", type=Path, help="SQLite file caching model replies, for exact replays")
     g.add_argument("--config", type=Path, help="TOML settings file (any setting; flags override it)")
+
+
+def add_executor_arguments(p: argparse.ArgumentParser) -> None:
+    """--executor and --ray-address: where candidates are verified (shared by `synthesize` and `bench`)."""
+    g = p.add_argument_group("executor")
+    g.add_argument("--executor", choices=["local", "ray"],
+                   help="local: warm verifier pools on this machine, one per GPU/NPU; ray: actors on a Ray cluster, "
+                   "one per GPU/NPU (or CPU), needs `pip install 'evokernel[ray]'` (default local)")
+    g.add_argument("--ray-address", metavar="auto|HOST:PORT",
+                   help="the Ray cluster to use (implies --executor ray); without it the ray executor starts a "
+                   "local Ray instance")
+
+
+def executor_of(args: argparse.Namespace) -> str | None:
+    """--executor, with --ray-address implying ray; None when neither was given."""
+    executor = getattr(args, "executor", None)
+    if executor is None and getattr(args, "ray_address", None):
+        return "ray"
+    return executor
 
 
 def settings_from_args(args: argparse.Namespace) -> Any:
@@ -46,6 +69,8 @@ def settings_from_args(args: argparse.Namespace) -> Any:
             "seed": args.seed,
             "retrieval.mode": args.retrieval,
             "workers": args.workers,
+            "executor": executor_of(args),
+            "ray_address": getattr(args, "ray_address", None),
         },
     )
 

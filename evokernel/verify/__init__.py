@@ -2,7 +2,8 @@
 
 Public API (imported lazily; ``import evokernel.verify`` does not import torch):
 ``VerifySettings``, ``Verdict``, ``STATUSES``, ``evaluate``, ``Verifier``, ``fit_problem``, ``FitResult``,
-``check_candidate`` (the static gate), ``RULES``, ``PoolError``.
+``check_candidate`` (the static gate), ``RULES``, ``PoolError``, and the executors (``make_executor``,
+``Executor``, ``LocalExecutor``, ``RayExecutor``, ``EXECUTORS``: where candidates run, one worker per device).
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ _EXPORTS: dict[str, str] = {
     "PoolError": "evokernel.verify.sandbox.pool",
     "RULES": "evokernel.verify.rules",
     "Rule": "evokernel.verify.rules",
+    "make_executor": "evokernel.verify.executors",
+    "Executor": "evokernel.verify.executors",
+    "EXECUTORS": "evokernel.verify.executors",
+    "BackendInfo": "evokernel.verify.executors",
+    "LocalExecutor": "evokernel.verify.executors.local",
+    "RayExecutor": "evokernel.verify.executors.ray_executor",
 }
 
 __all__ = sorted(_EXPORTS)

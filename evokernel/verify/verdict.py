@@ -47,6 +47,9 @@ class Verdict:
     checks: dict[str, str] = field(default_factory=dict)  # check name -> "pass" | "fail: ..." | "skipped: ..."
     phase: str | None = None  # where the candidate's run ended ("import", "trial 2", ...) when it failed
     problem_id: str | None = None
+    # Where the candidate ran (filled in by the executor): executor name, host, pid or actor id,
+    # device, and the attempt number when a dead worker forced a retry. None from a bare Verifier.
+    worker: dict[str, Any] | None = None
     version: int = VERDICT_VERSION
 
     def __post_init__(self) -> None:

@@ -415,6 +415,63 @@ def test_ledger_totals_are_exact_under_concurrency(openai_server: FakeOpenAIServ
     assert ledger.to_dict()["total"]["price"] == "known"
 
 
+def test_clients_of_one_provider_share_its_in_flight_limit(openai_server: FakeOpenAIServer) -> None:
+    """Two clients, each on its own thread and event loop: together at most `limit` requests in flight."""
+    limit = 2
+    barrier = threading.Barrier(limit, timeout=10)
+
+    def respond(body: dict) -> Reply:
+        barrier.wait()  # passes only with `limit` requests in the server together; more would pass in two groups
+        n = int(body["messages"][0]["content"].split()[-1])
+        return Reply(f"reply {n}", prompt_tokens=50 + 3 * n, completion_tokens=5 * n + 2)
+
+    openai_server.default = respond
+    ledger = UsageLedger()
+    settings = settings_for(openai_server, model="openai/gpt-4o-mini", max_in_flight=limit)
+    clients = [LLMClient(settings, ledger=ledger) for _ in range(2)]
+    per_client = 10
+    results: dict[int, list[Completion]] = {}
+
+    def run(i: int) -> None:
+        results[i] = complete_many(clients[i], [f"prompt {j}" for j in range(i * per_client, (i + 1) * per_client)])
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    everything = results[0] + results[1]
+    assert [r.text for r in everything] == [f"reply {n}" for n in range(2 * per_client)]
+    assert openai_server.max_in_flight == limit
+    assert clients[0].in_flight_limit is clients[1].in_flight_limit and clients[0].in_flight_limit.in_flight == 0
+
+    usage = ledger.usage("openai/gpt-4o-mini")
+    n_requests = 2 * per_client
+    assert usage.requests == usage.provider_calls == n_requests
+    assert usage.tokens_in == sum(50 + 3 * n for n in range(n_requests))
+    assert usage.tokens_out == sum(5 * n + 2 for n in range(n_requests))
+    assert usage.cost_usd == math.fsum(r.cost_usd for r in everything) and usage.cost_usd > 0
+
+
+def test_a_cancelled_waiter_does_not_lose_a_slot() -> None:
+    from evokernel.agent.llm.client import ProviderLimit
+
+    limiter = ProviderLimit()
+
+    async def go() -> int:
+        await limiter.acquire(1)
+        waiter = asyncio.ensure_future(limiter.acquire(1))
+        await asyncio.sleep(0.01)
+        waiter.cancel()  # gives up while waiting
+        limiter.release()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        async with limiter.slot(1):  # the slot is free again
+            return limiter.in_flight
+
+    assert asyncio.run(go()) == 1 and limiter.in_flight == 0
+
+
 # --------------------------------------------------------------------------- reply cache
 def test_identical_request_is_served_from_the_cache(openai_server: FakeOpenAIServer, tmp_path: Path) -> None:
     openai_server.default = lambda body: f"```python\nseed = {body.get('seed')}\n```"

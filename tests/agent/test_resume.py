@@ -116,6 +116,8 @@ def test_killed_bench_run_resumes_to_the_same_memory(tmp_path: Path, monkeypatch
 
     assert memory_view(tmp_path / "b.sqlite") == memory_view(tmp_path / "a.sqlite")
     assert attempts_view(tmp_path / "run-b") == attempts_view(tmp_path / "run-a")
+    lines = [json.loads(line) for line in (tmp_path / "run-a" / "results.jsonl").read_text().splitlines()]
+    assert all(r["worker"]["executor"] == "local" for r in lines if r["type"] == "attempt")  # where each ran
     statuses = {(p, r): s for p, r, s, _ in attempts_view(tmp_path / "run-a")}
     assert statuses[("level1/2_Scale", 2)] == "correct" and statuses[("level1/1_ReLU", 1)] == "correct"
 

@@ -50,3 +50,15 @@ def test_overrides_and_validation() -> None:
         apply_overrides(AgentSettings(), {"retrieval.mode": "magic"})
     with pytest.raises(UserError, match="unknown setting"):
         apply_overrides(AgentSettings(), {"retrieval.nope": 1})
+
+
+def test_executor_settings_from_a_file_and_their_checks(tmp_path: Path) -> None:
+    f = tmp_path / "cluster.toml"
+    f.write_text('executor = "ray"\nray_address = "10.0.0.5:6379"\nworkers = 16\n')
+    s = load_settings(f)
+    assert (s.executor, s.ray_address, s.workers) == ("ray", "10.0.0.5:6379", 16)
+    assert AgentSettings().executor == "local" and AgentSettings().ray_address is None
+    with pytest.raises(UserError, match="executor must be local or ray"):
+        apply_overrides(AgentSettings(), {"executor": "dask"})
+    with pytest.raises(UserError, match="only used by the ray executor"):
+        apply_overrides(AgentSettings(), {"ray_address": "auto"})

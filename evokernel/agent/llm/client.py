@@ -6,12 +6,15 @@ litellm is imported on first use (it takes seconds), never at module import.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import os
 import random
 import sys
+import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from typing import Any, Union
 
@@ -21,7 +24,15 @@ from evokernel.agent.llm.extract import extract_code, missing_code_reason
 from evokernel.agent.llm.ledger import UsageLedger
 from evokernel.agent.llm.settings import LLMSettings
 
-__all__ = ["Completion", "LLMClient", "backoff_delay", "close_litellm_clients", "Messages"]
+__all__ = [
+    "Completion",
+    "LLMClient",
+    "ProviderLimit",
+    "provider_limit",
+    "backoff_delay",
+    "close_litellm_clients",
+    "Messages",
+]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +51,85 @@ def _litellm() -> Any:
     if not getattr(module, "suppress_debug_info", True):
         module.suppress_debug_info = True  # no "Give Feedback / Get Help" banners on stdout
     return module
+
+
+class ProviderLimit:
+    """Requests in flight to one provider from this process, across clients, threads and event loops.
+
+    A request waits while ``limit`` (its client's ``max_in_flight``) or more are in flight. Waiters
+    sleep on a future of their own loop; every release wakes them all to re-check (no wake-up can be
+    lost to a cancelled waiter, and clients with different limits each see their own). Thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active = 0
+        self._waiters: collections.deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = (
+            collections.deque()
+        )
+
+    @property
+    def in_flight(self) -> int:
+        """Requests holding a slot now."""
+        with self._lock:
+            return self._active
+
+    async def acquire(self, limit: int) -> None:
+        """Wait until fewer than ``limit`` requests are in flight, then take a slot."""
+        loop = asyncio.get_running_loop()
+        while True:
+            with self._lock:
+                if self._active < limit:
+                    self._active += 1
+                    return
+                waiter = (loop, loop.create_future())
+                self._waiters.append(waiter)
+            try:
+                await waiter[1]
+            except BaseException:
+                with self._lock:
+                    if waiter in self._waiters:
+                        self._waiters.remove(waiter)
+                raise
+
+    def release(self) -> None:
+        """Give a slot back and wake every waiter."""
+        with self._lock:
+            self._active -= 1
+            waiters, self._waiters = self._waiters, collections.deque()
+        for loop, future in waiters:
+            try:
+                loop.call_soon_threadsafe(_wake, future)
+            except RuntimeError:  # that loop is closed: nobody waits there any more
+                pass
+
+    @asynccontextmanager
+    async def slot(self, limit: int) -> AsyncIterator[None]:
+        """``async with limiter.slot(n):`` one request in flight."""
+        await self.acquire(limit)
+        try:
+            yield
+        finally:
+            self.release()
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+_LIMITS: dict[str, ProviderLimit] = {}
+_LIMITS_LOCK = threading.Lock()
+
+
+def provider_limit(provider: str, api_base: str | None = None) -> ProviderLimit:
+    """The process-wide in-flight limiter of one provider (and server, when ``api_base`` names one)."""
+    key = f"{provider}|{api_base or ''}"
+    with _LIMITS_LOCK:
+        limiter = _LIMITS.get(key)
+        if limiter is None:
+            limiter = _LIMITS[key] = ProviderLimit()
+        return limiter
 
 
 @dataclass
@@ -173,11 +263,13 @@ class LLMClient:
     Every call returns a `Completion` except the failures no retry can fix (missing or rejected key,
     unknown model, no credit), which raise `LLMStopError` (a UserError) to stop the run. Retries use
     exponential backoff with seeded jitter (the delays depend only on the settings' `jitter_seed`,
-    the request and the retry number, not on timing). At most `max_in_flight` requests are sent at
-    once. The ledger is exact under concurrency and may be shared between clients.
+    the request and the retry number, not on timing). At most `max_in_flight` requests are in flight
+    to the provider (and `api_base`) at once from this whole process: clients of the same provider
+    share the limit (`provider_limit`), whatever thread or event loop they run on. The ledger is exact
+    under concurrency and may be shared between clients.
 
-    Thread safety: use one client from one event loop at a time (the in-flight limit is per loop);
-    the ledger and the reply cache may be shared across threads.
+    Thread safety: use one client from one event loop at a time; the in-flight limit, the ledger and
+    the reply cache may be shared across threads.
     """
 
     def __init__(
@@ -197,8 +289,6 @@ class LLMClient:
         self._sleep = sleep
         self._provider: str | None = None
         self._validated = False
-        self._semaphore: asyncio.Semaphore | None = None
-        self._semaphore_loop: asyncio.AbstractEventLoop | None = None
 
     # ----------------------------------------------------------------- checks
     @property
@@ -261,12 +351,10 @@ class LLMClient:
         self._validated = True
 
     # ----------------------------------------------------------------- requests
-    def _in_flight_limit(self) -> asyncio.Semaphore:
-        loop = asyncio.get_running_loop()
-        if self._semaphore is None or self._semaphore_loop is not loop:
-            self._semaphore = asyncio.Semaphore(self.settings.max_in_flight)
-            self._semaphore_loop = loop
-        return self._semaphore
+    @property
+    def in_flight_limit(self) -> ProviderLimit:
+        """The process-wide limiter this client's requests go through (shared per provider and api_base)."""
+        return provider_limit(self.provider, self.settings.api_base)
 
     async def complete(
         self,
@@ -369,7 +457,7 @@ class LLMClient:
         while True:
             calls += 1
             try:
-                async with self._in_flight_limit():
+                async with self.in_flight_limit.slot(s.max_in_flight):
                     response = await asyncio.wait_for(litellm.acompletion(**kwargs), guard_s)
             except Exception as exc:  # CancelledError is not an Exception: it propagates
                 action, reason, status = classify(

@@ -40,7 +40,7 @@ class LLMSettings:
     backoff_max_s: float = 60.0
     jitter: float = 0.5  # up to this fraction of each delay is removed at random (seeded)
     jitter_seed: int = 0
-    max_in_flight: int = 8  # requests in flight at once (per event loop)
+    max_in_flight: int = 8  # requests in flight at once to this provider (and api_base), across clients
     cache_path: str | None = None  # SQLite reply cache; None: no cache
     cache_mode: str = "readwrite"  # readwrite | replay (never call the provider) | off
     extra: dict[str, Any] = field(default_factory=dict)  # more litellm.acompletion arguments
