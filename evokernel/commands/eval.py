@@ -38,7 +38,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--fit", default="auto", choices=("auto", "cpu", "none"),
                         help="shrink sizes for the interpreter (auto: cpu on the cpu backend)")
     parser.add_argument("--max-elements", type=int, default=65536, help="per input tensor when fitting (default 65536)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of inputs and weights")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of weights and inputs (inputs also mix in a secret of each run, so that a "
+                        "candidate cannot precompute them; see --reproducible-inputs)")
+    parser.add_argument("--reproducible-inputs", action="store_true",
+                        help="inputs from --seed alone: the same on every run (for debugging a candidate)")
     parser.add_argument("--no-probes", action="store_true", help="skip the signed/scaled/shifted probes")
     parser.add_argument("--no-ghost", action="store_true", help="skip ghost replay")
     parser.add_argument("--runs", type=int, default=100, help="timed runs on GPU/NPU (default 100)")
@@ -105,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         backend=args.backend, trials=args.trials, atol=args.atol, rtol=args.rtol, policy=args.policy,
         timeout_s=args.timeout, memory_limit_gb=args.memory_limit, fit=args.fit, max_elements=args.max_elements,
         seed=args.seed, probes=not args.no_probes, ghost_replay=not args.no_ghost, timing_runs=args.runs,
-        reference_cache=args.reference_cache,
+        reference_cache=args.reference_cache, secret_inputs=not args.reproducible_inputs,
     )
     resolve_problem(Path(args.problem))  # a bad problem file fails here, before any worker starts
     source = _read_candidate(args.candidate)

@@ -3,30 +3,75 @@
 Order matters: records and snapshots are taken before the candidate is imported, so whatever the
 candidate does afterwards is measured against the untouched originals. The worker never holds the
 reference's outputs; it writes its own outputs for the parent to compare.
+
+Candidate code runs only while it is recorded (import, build, and each forward under the recorders):
+a finalizer (``__del__``, a weakref callback) run between forwards or after the last one would compute
+unrecorded or rewrite the outputs. So the automatic cyclic collector is off from the first forward on
+(each forward ends with a collection inside its recording), objects of the candidate and tensors it
+could have hooked are kept alive until the process exits, and the outputs file's digest goes into the
+record, so a file changed after the harness wrote it is refused by the parent.
 """
 
 from __future__ import annotations
 
+import gc
+import hashlib
 import importlib.util
+import io
 import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from evokernel.verify.cases import pack_outputs
+from evokernel.verify.cases import pack_plain_outputs
+from evokernel.verify.jobfiles import OUTPUTS_DIGEST
 from evokernel.verify.messages import describe_exception, trim
 from evokernel.verify.recorders import (
+    HOST_READ_LIMIT,
+    HostReadRecorder,
     LaunchRecorder,
     OpRecorder,
     changed_keys,
     kernel_functions,
+    runtime_changes,
     snapshot_clocks,
     snapshot_flags,
+    snapshot_runtime,
 )
 from evokernel.verify.rules import rule_message
 
 __all__ = ["run_candidate_job", "Progress"]
+
+# Objects of the candidate (module, model, exceptions, hooked tensors) kept until the process exits:
+# none of their finalizers may run outside a recorded forward.
+_KEEP_ALIVE: list[Any] = []
+
+
+def _keep_if_hooked(value: Any, storage_of: Any) -> None:
+    """Keep what forward received or returned alive when freeing it could run the candidate's code outside
+    a recorded forward: a tensor with instance attributes or weak references (on it or its storage), and
+    anything that is not a plain tensor, scalar, tuple or list. Only exact builtin types are looked into."""
+    import weakref
+
+    import torch
+
+    kind = type(value)
+    if kind is list or kind is tuple:
+        for item in value:
+            _keep_if_hooked(item, storage_of)
+        return
+    if kind in (bool, int, float, str, type(None)):
+        return
+    hooked = True
+    if kind is torch.Tensor:
+        try:
+            hooked = (bool(vars(value)) or weakref.getweakrefcount(value) > 0
+                      or weakref.getweakrefcount(storage_of(value)) > 0)
+        except (TypeError, RuntimeError):  # no storage (sparse, nested): keep it
+            hooked = True
+    if hooked:
+        _KEEP_ALIVE.append(value)
 
 
 class Progress:
@@ -37,7 +82,8 @@ class Progress:
 
     def __call__(self, phase: str) -> None:
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
+            fd = os.open(self.path, flags, 0o600)
             try:
                 os.write(fd, phase.encode())
             finally:
@@ -59,14 +105,18 @@ def _import_candidate(path: Path) -> Any:
     return module
 
 
-def run_candidate_job(job: dict[str, Any], job_dir: Path, backend: Any) -> dict[str, Any]:
-    """Import, build and run the candidate over every case; returns the worker's record."""
+def run_candidate_job(job: dict[str, Any], job_dir: Path, backend: Any,
+                      preloaded: dict[str, bytes] | None = None) -> dict[str, Any]:
+    """Import, build and run the candidate over every case; returns the worker's record.
+
+    ``preloaded``: the bytes of the inputs and state files, read before the process was confined (the
+    confined candidate cannot read the reference's files)."""
     result: dict[str, Any] = {
         "status": "ok", "rule": None, "message": "", "phase": None, "cases": {}, "kernels": [], "ops": [],
         "checks": {}, "timing": None,
     }
     try:
-        _run(job, job_dir, backend, result)
+        _run(job, job_dir, backend, result, preloaded or {})
     except _Stop:
         pass
     return result
@@ -80,7 +130,8 @@ def _fail(result: dict[str, Any], status: str, message: str, phase: str, rule: s
     raise _Stop
 
 
-def _run(job: dict[str, Any], job_dir: Path, backend: Any, result: dict[str, Any]) -> None:
+def _run(job: dict[str, Any], job_dir: Path, backend: Any, result: dict[str, Any],
+         preloaded: dict[str, bytes]) -> None:
     import torch
     import torch.utils.deterministic
 
@@ -90,18 +141,34 @@ def _run(job: dict[str, Any], job_dir: Path, backend: Any, result: dict[str, Any
     device = backend.device()
     checks = result["checks"]
 
-    # Pre-bound originals: the candidate cannot reach these names.
+    # Pre-bound originals: the candidate cannot reach these names. Tensor methods are taken from the
+    # class: a candidate can set attributes on a tensor instance that shadow its methods.
     tensor_type = torch.Tensor
     t_equal, t_isnan, t_save = torch.equal, torch.isnan, torch.save
     storage_of = torch.Tensor.untyped_storage
+    t_numel, t_is_float, t_nan_to_num = torch.Tensor.numel, torch.Tensor.is_floating_point, torch.Tensor.nan_to_num
+    t_ops = {name: getattr(torch.Tensor, name) for name in ("detach", "to", "contiguous", "clone")}
+
+    def pack(out: Any) -> dict[str, Any]:
+        return pack_plain_outputs(out, t_ops)
 
     launches = LaunchRecorder()
     launches.install()
-    op_recorder = OpRecorder(launches)
+    host_reads = HostReadRecorder()
+    host_reads.install()
+    keep_shapes = {tuple(s) for s in job.get("keep_torch_results") or []}
+    op_recorder = OpRecorder(launches, host_reads, keep_shapes)
+    if keep_shapes:
+        launches.listeners.append(op_recorder.taint)
 
     progress("load")
-    shared = torch.load(job["inputs_file"], weights_only=True)
-    ref_state = torch.load(job["state_file"], weights_only=True)
+
+    def load(key: str) -> Any:
+        data = preloaded.pop(key, None)
+        return torch.load(io.BytesIO(data) if data is not None else job[f"{key}_file"], weights_only=True)
+
+    shared = load("inputs")
+    ref_state = load("state")
     init_inputs = shared["init"]
     cases = shared["cases"]
 
@@ -110,6 +177,7 @@ def _run(job: dict[str, Any], job_dir: Path, backend: Any, result: dict[str, Any
     torch.utils.deterministic.fill_uninitialized_memory = True
     flags0 = snapshot_flags()
     clocks0 = snapshot_clocks()
+    runtime0 = snapshot_runtime()
 
     def check_globals(phase: str) -> None:
         flags = changed_keys(flags0, snapshot_flags())
@@ -122,6 +190,12 @@ def _run(job: dict[str, Any], job_dir: Path, backend: Any, result: dict[str, Any
             checks["clocks"] = f"fail: {', '.join(clocks)}"
             _fail(result, "rejected", f"{rule_message('patched_clock', ', '.join(clocks))} ({phase})", phase,
                   "patched_clock")
+        runtime = runtime_changes(runtime0, snapshot_runtime())
+        if runtime:
+            shown = ", ".join(runtime[:6]) + (f" (+{len(runtime) - 6} more)" if len(runtime) > 6 else "")
+            checks["runtime"] = f"fail: {shown}"
+            _fail(result, "rejected", f"{rule_message('patched_runtime', shown)} ({phase})", phase,
+                  "patched_runtime")
 
     def error(exc: BaseException, phase: str, default: str, kernels: frozenset[str] = frozenset()) -> None:
         fault = backend.classify_error(exc)
@@ -142,6 +216,7 @@ def _run(job: dict[str, Any], job_dir: Path, backend: Any, result: dict[str, Any
         module = _import_candidate(candidate_path)
     except BaseException as exc:  # noqa: BLE001 - the candidate's own failure
         error(exc, "import", "compile_error")
+    _KEEP_ALIVE.append(module)
     check_globals("import")
     kernels = kernel_functions(module)
     model_cls = getattr(module, "ModelNew", None)
@@ -160,6 +235,7 @@ def _run(job: dict[str, Any], job_dir: Path, backend: Any, result: dict[str, Any
         error(exc, "build", "runtime_error", kernels)
     if not isinstance(model, torch.nn.Module):
         _fail(result, "compile_error", "candidate.py: ModelNew(...) is not a torch.nn.Module", "build")
+    _KEEP_ALIVE.append(model)
     check_globals("build")
 
     # Weights identical by construction: load the reference's where names and shapes match.
@@ -178,6 +254,11 @@ def _run(job: dict[str, Any], job_dir: Path, backend: Any, result: dict[str, Any
     all_kernels: list[str] = []
     all_ops: list[str] = []
     case_records: dict[str, Any] = result["cases"]
+    # From here on the cyclic collector runs only inside a recorded forward (see the module docstring);
+    # what exists now is frozen out of every later collection (cheaper collections).
+    gc.collect()
+    gc.freeze()
+    gc.disable()
     for case in cases:
         name, kind = case["name"], case["kind"]
         ghost = kind == "ghost"
@@ -187,24 +268,46 @@ def _run(job: dict[str, Any], job_dir: Path, backend: Any, result: dict[str, Any
         pristine = [x.clone() if isinstance(x, tensor_type) else x for x in inputs]
         torch.manual_seed(int(case["seed"]))
         launches.begin(ghost=ghost)
+        host_reads.begin()
         try:
             with torch.no_grad(), op_recorder.mode():
                 out = model(*inputs)
+                gc.collect()  # the candidate's cyclic garbage is finalized here, recorded
             backend.synchronize()
         except BaseException as exc:  # noqa: BLE001
             launches.end()
+            host_reads.end()
+            _KEEP_ALIVE.append(exc)
+            _KEEP_ALIVE.append(inputs)
             if ghost:  # the kernels' absence broke forward: they did the work
+                check_globals(label)
                 case_records[name] = {"kind": kind, "kernels": [], "ops": [], "error": trim(str(exc), 200)}
                 continue
             error(exc, label, "runtime_error", kernels)
+        if gc.isenabled():  # the candidate turned the collector back on: finalizers could run unrecorded
+            gc.disable()
+            checks["runtime"] = "fail: gc enabled"
+            _fail(result, "rejected", f"{rule_message('patched_runtime', 'the cyclic garbage collector was enabled')} "
+                  f"({label})", name, "patched_runtime")
         launched = launches.end()
+        read, read_how = host_reads.end()
         compute = op_recorder.compute_ops()
-        check_globals(label)
-        record: dict[str, Any] = {"kind": kind, "kernels": launched, "ops": compute}
+        check_globals(label)  # first: what follows relies on torch's classes as they were
+        _keep_if_hooked(inputs, storage_of)
+        _keep_if_hooked(out, storage_of)
+        record: dict[str, Any] = {"kind": kind, "kernels": launched, "ops": compute, "host_reads": read}
         case_records[name] = record
         if ghost:
-            outputs[name] = pack_outputs(out)
+            try:
+                outputs[name] = pack(out)
+            except TypeError as exc:  # a wrong output without the kernels
+                record["error"] = trim(str(exc), 200)
             continue
+        if read > HOST_READ_LIMIT:
+            checks["host_reads"] = f"fail: {read} elements in {label}"
+            _fail(result, "rejected", rule_message(
+                "host_compute", f"{read} elements ({', '.join(read_how)}) in {label}; at most {HOST_READ_LIMIT}"),
+                name, "host_compute")
         for k in launched:
             if k not in all_kernels:
                 all_kernels.append(k)
@@ -217,39 +320,49 @@ def _run(job: dict[str, Any], job_dir: Path, backend: Any, result: dict[str, Any
             if isinstance(before, tensor_type):
                 same = now.shape == before.shape and (
                     t_equal(now, before)
-                    or (now.is_floating_point() and t_equal(t_isnan(now), t_isnan(before))
-                        and t_equal(now.nan_to_num(0.0), before.nan_to_num(0.0)))
+                    or (t_is_float(now) and t_equal(t_isnan(now), t_isnan(before))
+                        and t_equal(t_nan_to_num(now, 0.0), t_nan_to_num(before, 0.0)))
                 )
                 if not same:
                     checks["inputs_unchanged"] = f"fail: input {i} in {label}"
                     _fail(result, "rejected", rule_message("mutated_inputs", f"input {i} in {label}"),
                           name, "mutated_inputs")
+        # Plain outputs only (no subclass runs its code in here), packed before anything else reads them.
+        originals: list[Any] = []
+        try:
+            packed = pack_plain_outputs(out, t_ops, originals)
+        except TypeError as exc:
+            _fail(result, "incorrect", str(exc), name)
         # No output aliases an input.
-        leaves = out if isinstance(out, (list, tuple)) else [out]
         in_ptrs = {storage_of(x).data_ptr(): i for i, x in enumerate(inputs)
-                   if isinstance(x, tensor_type) and x.numel() > 0}
-        for j, leaf in enumerate(leaves):
-            if isinstance(leaf, tensor_type):
-                if type(leaf) is not tensor_type:
-                    _fail(result, "incorrect", f"output {j} is a {type(leaf).__name__}, not a plain torch.Tensor",
-                          name)
-                ptr = storage_of(leaf).data_ptr() if leaf.numel() > 0 else None
-                if ptr in in_ptrs:
-                    checks["no_aliasing"] = f"fail: output {j} shares memory with input {in_ptrs[ptr]}"
-                    _fail(result, "rejected",
-                          rule_message("output_aliases_input", f"output {j} is input {in_ptrs[ptr]} (or a view of it)"),
-                          name, "output_aliases_input")
-        outputs[name] = pack_outputs(out)
-        del out
+                   if isinstance(x, tensor_type) and t_numel(x) > 0}
+        for j, leaf in enumerate(originals):
+            ptr = storage_of(leaf).data_ptr() if t_numel(leaf) > 0 else None
+            if ptr in in_ptrs:
+                checks["no_aliasing"] = f"fail: output {j} shares memory with input {in_ptrs[ptr]}"
+                _fail(result, "rejected",
+                      rule_message("output_aliases_input", f"output {j} is input {in_ptrs[ptr]} (or a view of it)"),
+                      name, "output_aliases_input")
+        if keep_shapes:  # policy mixed: what torch computed by itself, for the parent to compare
+            packed["torch_results"] = [[op, t] for op, t in op_recorder.kept]
+        outputs[name] = packed
+        del originals
 
+    # No candidate code from here on: nothing of it is freed, no cyclic garbage is collected.
     checks.setdefault("inputs_unchanged", "pass")
     checks.setdefault("no_aliasing", "pass")
     checks.setdefault("global_flags", "pass")
     checks.setdefault("clocks", "pass")
+    checks.setdefault("runtime", "pass")
+    checks.setdefault("host_reads", "pass")
     result["kernels"] = all_kernels
     result["ops"] = all_ops
     progress("save")
-    t_save(outputs, job_dir / "outputs.pt")
+    buffer = io.BytesIO()
+    t_save(outputs, buffer)
+    data = buffer.getvalue()
+    result[OUTPUTS_DIGEST] = hashlib.sha256(data).hexdigest()
+    _write_new(job_dir / "outputs.pt", data)
 
     # --- timing (device backends; only when the parent found every case correct) -----------------
     if job.get("timing") and backend.times_kernels:
@@ -261,7 +374,8 @@ def _timing(job: dict[str, Any], job_dir: Path, backend: Any, model: Any, cases:
     import torch
     import torch.utils.deterministic
 
-    (job_dir / "cases.json").write_text(json.dumps(result["cases"]))
+    _write_new(job_dir / "cases.json",
+               json.dumps({"cases": result["cases"], OUTPUTS_DIGEST: result.get(OUTPUTS_DIGEST)}).encode())
     progress("awaiting parent")
     with open(job_dir / "control", encoding="utf-8") as control:  # FIFO: blocks until the parent answers
         answer = control.readline().strip()
@@ -292,7 +406,37 @@ def _timing(job: dict[str, Any], job_dir: Path, backend: Any, model: Any, cases:
     with torch.no_grad():
         out = model(*input_sets[0])
     backend.synchronize()
-    t_save({"recheck": pack_outputs(out)}, job_dir / "recheck.pt")
+    _KEEP_ALIVE.append(out)
+    try:
+        packed = pack_plain_outputs(out)
+    except TypeError as exc:
+        packed = {"structure": "", "leaves": [], "error": str(exc)}
+    buffer = io.BytesIO()
+    t_save({"recheck": packed}, buffer)
+    result["recheck_sha256"] = hashlib.sha256(buffer.getvalue()).hexdigest()
+    _write_new(job_dir / "recheck.pt", buffer.getvalue())
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.utils.deterministic.fill_uninitialized_memory = True
     check_globals("timing")
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Write ``data`` to a fresh file at ``path`` (whatever the candidate left there is removed first:
+    a link or a FIFO must not redirect or block the harness)."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            import shutil
+
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    except FileNotFoundError:
+        pass
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+    finally:
+        os.close(fd)

@@ -3,7 +3,7 @@ that need the reference (caching, ghost replay), and write the feedback line.
 
 Order of decisions (the first that fires is the verdict): strict policy and torch compute ops ->
 caching (a stale answer) -> a forward that launched no kernel -> correctness on every trial and
-probe -> ghost replay -> correct.
+probe -> ghost replay -> (policy mixed) a torch op that computed the answer by itself -> correct.
 """
 
 from __future__ import annotations
@@ -109,6 +109,17 @@ def judge(
     else:
         checks["ghost_replay"] = "pass"
 
+    # 6. policy mixed: a torch op whose result already is the answer did all the work (a kernel that copies
+    #    torch's result passes the ghost replay: without the copy the output is wrong)
+    if policy == "mixed":
+        done_by = _torch_answer(regular, outputs, expected)
+        if done_by:
+            checks["torch_did_the_work"] = f"fail: {done_by}"
+            decided.update(status="rejected", rule="torch_did_the_work", phase="torch_ops",
+                           message=trim(rule_message("torch_did_the_work", done_by)))
+            return decided
+        checks["torch_did_the_work"] = "pass"
+
     kernels: list[str] = []
     for _, _, e in regular:
         kernels += [k for k in e["kernels"] if k not in kernels]
@@ -117,6 +128,29 @@ def judge(
     decided.update(status="correct", phase=None,
                    message=trim(f"correct on {', '.join(parts)}; kernels: {', '.join(kernels)}{extra}"))
     return decided
+
+
+def _torch_answer(regular: Sequence[tuple[dict[str, Any], CaseReport, dict[str, Any]]], outputs: dict[str, Any],
+                  expected: dict[str, Any]) -> str:
+    """"OP on CASE" where a kept torch result passes as an expected output of an informative case, else ""."""
+    import torch
+
+    for case, report, _ in regular:
+        got = outputs.get(case["name"]) or {}
+        kept = got.get("torch_results") if isinstance(got, dict) else None
+        if not kept or not report.informative:
+            continue
+        leaves = expected[case["name"]]["leaves"]
+        for entry in kept:
+            if not (isinstance(entry, (list, tuple)) and len(entry) == 2 and isinstance(entry[1], torch.Tensor)):
+                continue
+            op, value = entry
+            for leaf, out in zip(leaves, report.outputs):
+                if not (isinstance(leaf, torch.Tensor) and out.informative and value.shape == leaf.shape):
+                    continue
+                if passes(value, leaf, out.atol, out.rtol):
+                    return f"{op} on {case['description']}"
+    return ""
 
 
 def _same_answer(got: dict[str, Any], expected: dict[str, Any], report: CaseReport) -> bool:

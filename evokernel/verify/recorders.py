@@ -1,4 +1,5 @@
-"""Worker-side records: Triton launches (and ghost replay), torch ops in forward, global flags, clocks.
+"""Worker-side records: Triton launches (and ghost replay), torch ops in forward, tensor data read into
+Python, global flags, clocks, and the library functions the harness relies on.
 
 Installed by the harness before the candidate is imported, so the candidate only ever sees the
 patched launch path. Runs inside the sandboxed worker only.
@@ -6,12 +7,18 @@ patched launch path. Runs inside the sandboxed worker only.
 
 from __future__ import annotations
 
+import signal
+import sys
 import time
 from typing import Any
 
 __all__ = [
     "LaunchRecorder",
     "OpRecorder",
+    "HostReadRecorder",
+    "HOST_READ_LIMIT",
+    "snapshot_runtime",
+    "runtime_changes",
     "ALLOWED_OPS",
     "snapshot_flags",
     "snapshot_clocks",
@@ -43,8 +50,9 @@ class LaunchRecorder:
         self.names: list[str] = []
         self.ghost = False
         self.recording = False
-        self.depth = 0  # > 0 while a launch runs (ops inside belong to Triton, not to forward)
+        self.depth = 0  # > 0 while a launch runs (a nested launch is not a launch of forward's)
         self.installed: list[str] = []
+        self.listeners: list[Any] = []  # called with (args, kwargs) of every launch while recording
 
     def install(self) -> None:
         """Patch the launch entry points of triton's JIT (and interpreter) function classes."""
@@ -73,6 +81,8 @@ class LaunchRecorder:
             warmup = kwargs.get("warmup", False)
             if recorder.recording and not warmup and recorder.depth == 0:
                 recorder.names.append(_kernel_name(fn_self))
+                for listener in recorder.listeners:
+                    listener(args, kwargs)
             if recorder.ghost and not warmup:
                 return None
             recorder.depth += 1
@@ -81,7 +91,7 @@ class LaunchRecorder:
             finally:
                 recorder.depth -= 1
 
-        run.__wrapped_launch__ = original  # type: ignore[attr-defined]
+        # the original stays in this closure only: no attribute on the wrapper leads back to it
         cls.run = run  # type: ignore[method-assign]
 
     def begin(self, ghost: bool = False) -> None:
@@ -119,34 +129,159 @@ def kernel_functions(module: Any) -> frozenset[str]:
     return frozenset(names)
 
 
-class OpRecorder:
-    """A TorchDispatchMode factory recording aten ops called during forward (outside Triton launches)."""
+def _tensors(value: Any, out: list[Any] | None = None) -> list[Any]:
+    """The tensors in a (nested) argument structure."""
+    import torch
 
-    def __init__(self, launches: LaunchRecorder) -> None:
+    out = [] if out is None else out
+    if isinstance(value, torch.Tensor):
+        out.append(value)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _tensors(item, out)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _tensors(item, out)
+    return out
+
+
+class OpRecorder:
+    """A TorchDispatchMode factory recording aten ops called during forward.
+
+    With ``keep_shapes`` (policy mixed) it also keeps the latest results of compute ops that have an
+    output's shape and do not depend on any Triton launch: data is tainted when a launch receives it
+    (its storage), and an op with a tainted input taints its results. A kept result that already is
+    the answer was computed by torch alone; the kernels only moved it.
+
+    Ops are recorded at every depth, inside Triton launches too: a launch runs candidate code (the grid
+    function, pre-run hooks, ``data_ptr`` of its arguments, Python called from an interpreted kernel
+    body), and torch work hidden there is still torch work. The interpreter's own argument handling
+    only allocates, views and copies (``ALLOWED_OPS``). ``aten._local_scalar_dense`` (``.item()``,
+    ``float(t)``, storage element reads) is also counted as one element read into Python.
+    """
+
+    KEEP = 16  # results kept per forward (the latest)
+
+    def __init__(self, launches: LaunchRecorder, host_reads: HostReadRecorder | None = None,
+                 keep_shapes: set[tuple[int, ...]] | None = None) -> None:
         from torch.utils._python_dispatch import TorchDispatchMode
 
         self.ops: list[str] = []
-        launches_ref = launches
-        ops = self.ops
+        self.kept: list[tuple[str, Any]] = []  # (op, CPU copy of its result): untainted, of keep_shapes
+        self.tainted: dict[int, Any] = {}  # storage pointer -> storage (held: no reuse of the address)
+        ops, kept, tainted = self.ops, self.kept, self.tainted
+        reads = host_reads
+        shapes = keep_shapes or set()
+        limit = self.KEEP
+
+        def storage(t: Any) -> Any:
+            try:
+                s = t.untyped_storage()
+                return s if s.data_ptr() else None
+            except Exception:  # a tensor without storage (meta, sparse)
+                return None
+
+        def taint(values: list[Any]) -> None:
+            for t in values:
+                s = storage(t)
+                if s is not None:
+                    tainted[s.data_ptr()] = s
+
+        self.taint = lambda args, kwargs: taint(_tensors([args, kwargs]))
 
         class _Mode(TorchDispatchMode):
             def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
-                if launches_ref.depth == 0:
-                    name = str(func.overloadpacket)
-                    if name not in ops:
-                        ops.append(name)
-                return func(*args, **(kwargs or {}))
+                name = str(func.overloadpacket)
+                if name not in ops:
+                    ops.append(name)
+                if reads is not None and name == "aten._local_scalar_dense":
+                    reads.add(1, "item")
+                out = func(*args, **(kwargs or {}))
+                if shapes:  # ops run inside this handler are not dispatched to the mode again
+                    inputs = _tensors([args, kwargs])
+                    results = _tensors(out)
+                    if any((s := storage(t)) is not None and s.data_ptr() in tainted for t in inputs):
+                        taint(results)
+                    elif name not in ALLOWED_OPS:
+                        for t in results:
+                            if tuple(t.shape) in shapes and t.is_floating_point():
+                                kept.append((name, t.detach().to("cpu", copy=True)))
+                                del kept[:-limit]
+                return out
 
         self._mode_cls = _Mode
 
     def mode(self) -> Any:
-        """A fresh dispatch mode context manager; ops accumulate in ``self.ops``."""
+        """A fresh dispatch mode context manager; ops (and kept results) accumulate until the next call."""
         self.ops.clear()
+        self.kept.clear()
+        self.tainted.clear()
         return self._mode_cls()
 
     def compute_ops(self) -> list[str]:
         """Ops seen that do arithmetic (everything but allocation, views, copies and metadata)."""
         return [op for op in self.ops if op not in ALLOWED_OPS]
+
+
+# A forward may read this many tensor elements into Python (a scalar argument, a size): more is the
+# answer being computed in Python or numpy and copied back by a kernel.
+HOST_READ_LIMIT = 64
+
+
+class HostReadRecorder:
+    """Counts tensor elements read into Python during forward: ``tolist``, ``numpy`` (and ``__array__``),
+    ``__dlpack__``, ``repr``/``str``/``format`` of a tensor; ``.item()`` and storage reads are counted
+    by :class:`OpRecorder`. Installed on ``torch.Tensor`` before the candidate is imported."""
+
+    METHODS = ("tolist", "numpy", "__dlpack__", "__repr__", "__format__")
+
+    def __init__(self) -> None:
+        self.elements = 0
+        self.how: list[str] = []
+        self.recording = False
+
+    def add(self, n: int, how: str) -> None:
+        """Count ``n`` elements read by ``how`` (only while recording)."""
+        if self.recording:
+            self.elements += int(n)
+            if how not in self.how:
+                self.how.append(how)
+
+    def install(self) -> None:
+        """Wrap the reading methods of torch.Tensor and torch.utils.dlpack.to_dlpack."""
+        import torch
+        import torch.utils.dlpack
+
+        recorder = self
+
+        def wrap(name: str, original: Any) -> Any:
+            def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+                try:
+                    n = int(self.numel())
+                except Exception:  # not a tensor after all
+                    n = 1
+                recorder.add(n, name.strip("_"))
+                return original(self, *args, **kwargs)
+
+            method.__name__ = name
+            method.__qualname__ = f"Tensor.{name}"
+            method.__doc__ = getattr(original, "__doc__", None)
+            return method
+
+        for name in self.METHODS:
+            setattr(torch.Tensor, name, wrap(name, getattr(torch.Tensor, name)))
+        torch.utils.dlpack.to_dlpack = wrap("to_dlpack", torch.utils.dlpack.to_dlpack)
+
+    def begin(self) -> None:
+        """Start counting one forward."""
+        self.elements = 0
+        self.how = []
+        self.recording = True
+
+    def end(self) -> tuple[int, list[str]]:
+        """Stop counting; (elements read, how)."""
+        self.recording = False
+        return self.elements, list(self.how)
 
 
 def snapshot_flags() -> dict[str, str]:
@@ -215,3 +350,107 @@ def changed_keys(before: dict[str, Any], after: dict[str, Any], identity: bool =
     if identity:
         return [k for k in keys if before.get(k) is not after.get(k)]
     return [k for k in keys if before.get(k) != after.get(k)]
+
+
+def _runtime_objects() -> list[tuple[str, Any, bool]]:
+    """(name, namespace, is_class) whose entries the harness, the recorders and the comparison rely on."""
+    import builtins
+    import gc
+    import hashlib
+    import io
+    import json
+    import os
+    import pathlib
+
+    import torch
+    import torch.nn.functional
+    import torch.serialization
+    import torch.utils.dlpack
+
+    out: list[tuple[str, Any, bool]] = [
+        ("torch", torch, False), ("torch.Tensor", torch.Tensor, True), ("torch.nn.Module", torch.nn.Module, True),
+        ("torch.nn.functional", torch.nn.functional, False), ("torch.serialization", torch.serialization, False),
+        ("torch.utils.dlpack", torch.utils.dlpack, False), ("torch.UntypedStorage", torch.UntypedStorage, True),
+        ("builtins", builtins, False), ("os", os, False), ("json", json, False), ("sys", sys, False),
+        ("gc", gc, False), ("io", io, False), ("hashlib", hashlib, False), ("pathlib", pathlib, False),
+        ("pathlib.Path", pathlib.Path, True),
+    ]
+    # the verifier's own modules in this process (the harness reads their globals while it runs)
+    for name in ("evokernel.verify.recorders", "evokernel.verify.harness", "evokernel.verify.cases",
+                 "evokernel.verify.messages", "evokernel.verify.sandbox.worker"):
+        module = sys.modules.get(name)
+        if module is not None:
+            out.append((name, module, False))
+            out += [(f"{name}.{key}", value, True) for key, value in vars(module).items()
+                    if isinstance(value, type) and value.__module__ == name]
+    # (not triton.language: the interpreter itself swaps its functions around every launch)
+    try:
+        from triton.runtime import jit
+
+        out += [("triton.runtime.jit", jit, False), ("JITFunction", jit.JITFunction, True)]
+    except Exception:  # pragma: no cover
+        pass
+    try:
+        from triton.runtime import interpreter
+
+        out += [("triton.runtime.interpreter", interpreter, False),
+                ("InterpretedFunction", interpreter.InterpretedFunction, True),
+                ("GridExecutor", interpreter.GridExecutor, True)]
+    except Exception:  # pragma: no cover
+        pass
+    return out
+
+
+def _signals() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for sig in getattr(signal, "valid_signals", lambda: [])():
+        try:
+            out[f"signal {int(sig)}"] = signal.getsignal(sig)
+        except (ValueError, OSError):  # pragma: no cover
+            pass
+    for name in ("ITIMER_REAL", "ITIMER_VIRTUAL", "ITIMER_PROF"):
+        which = getattr(signal, name, None)
+        if which is not None:
+            out[name.lower()] = signal.getitimer(which) != (0.0, 0.0)
+    return out
+
+
+def snapshot_runtime() -> dict[str, Any]:
+    """Library functions and interpreter hooks by identity: every entry of torch, torch.Tensor, the launch
+    classes, the verifier's own modules in the worker, builtins, os, json, sys, gc, io, hashlib and
+    pathlib, plus the trace/profile/except hooks, signal handlers and timers and the number of Python
+    threads.
+
+    Compare two snapshots with :func:`runtime_changes` (a module may gain attributes by lazy imports;
+    a class may not gain any: a new class attribute shadows an inherited method)."""
+    out: dict[str, Any] = {}
+    for label, namespace, is_class in _runtime_objects():
+        try:
+            items = list(vars(namespace).items())
+        except TypeError:  # pragma: no cover
+            continue
+        for key, value in items:
+            out[f"{'class' if is_class else 'module'}:{label}.{key}"] = value
+    out["hook:sys.gettrace"] = sys.gettrace()
+    out["hook:sys.getprofile"] = sys.getprofile()
+    out["hook:sys.excepthook"] = sys.excepthook
+    out["hook:sys.unraisablehook"] = getattr(sys, "unraisablehook", None)
+    out["hook:sys.displayhook"] = sys.displayhook
+    out["hook:python threads"] = len(sys._current_frames())  # a thread left running beside the harness
+    for key, value in _signals().items():
+        out[f"hook:{key}"] = value
+    return out
+
+
+def runtime_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """Entries replaced or removed (and class attributes added) between two runtime snapshots."""
+    changed = []
+    for key, value in before.items():
+        if key not in after or after[key] is not value:
+            if key.startswith("hook:") and after.get(key) == value:
+                continue
+            changed.append(key.split(":", 1)[1])
+    for key in after:
+        if key not in before and key.startswith("class:"):
+            changed.append(key.split(":", 1)[1])
+    return changed

@@ -75,9 +75,10 @@ def run_reference_job(job: dict[str, Any], job_dir: Path, backend: Any) -> dict[
         return user_error("building the reference Model failed", exc)
     state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
     try:
-        trials = trial_inputs(module, seed, int(job["trials"]))
-        probes = probe_inputs(trials[0], seed) if job["probes"] else []
-        ghost = [ghost_inputs(module, seed)] if job["ghost_replay"] else []
+        key = str(job.get("input_key") or "")  # the verifier's secret: candidates cannot predict the inputs
+        trials = trial_inputs(module, seed, int(job["trials"]), key)
+        probes = probe_inputs(trials[0], seed, key) if job["probes"] else []
+        ghost = [ghost_inputs(module, seed, key)] if job["ghost_replay"] else []
     except Exception as exc:
         return user_error("get_inputs failed", exc)
 

@@ -46,6 +46,10 @@ RULES: dict[str, Rule] = {
              "and launcher APIs are not allowed"),
         Rule("side_stream", "static", "creating or switching streams is not allowed: work runs on the current stream"),
         Rule("try_fallback", "static", "try/except is not allowed: a fallback around a kernel hides its failures"),
+        Rule("host_data", "static", "moving tensor data to the host (.numpy(), __array__, dlpack, from_numpy, "
+             "from_file) is not allowed: the kernels compute on the device"),
+        Rule("kernel_python", "static", "a @triton.jit kernel may call only triton.language functions, other "
+             "@triton.jit functions and a few builtins (plain Python in a kernel runs only in the interpreter)"),
         # --- dynamic, inside the candidate's worker ---
         Rule("no_kernel_launched", "worker", "forward launched no Triton kernel"),
         Rule("torch_compute", "worker", "torch compute ops ran in forward (policy strict allows none; write them "
@@ -54,8 +58,15 @@ RULES: dict[str, Rule] = {
         Rule("output_aliases_input", "worker", "an output shares memory with an input"),
         Rule("global_flags_changed", "worker", "torch global flags changed while the candidate ran"),
         Rule("patched_clock", "worker", "a clock or timer function was replaced"),
+        Rule("patched_runtime", "worker", "torch, triton or Python runtime functions, trace hooks or signal "
+             "handlers were changed while the candidate ran"),
+        Rule("host_compute", "worker", "forward read tensor data into Python (.item/.tolist/.numpy/printing): "
+             "compute the result in Triton kernels, not on the host"),
         # --- decided in the parent, from outputs the candidate cannot reach ---
         Rule("caching", "parent", "stale answer: the output for fresh inputs is the answer to an earlier call"),
+        Rule("tampered_outputs", "parent", "the outputs file was changed after the harness wrote it"),
+        Rule("torch_did_the_work", "parent", "a torch op in forward computed the expected output by itself; "
+             "the kernels only moved it (policy mixed allows torch for part of the work, not all of it)"),
         Rule("ghost_replay", "parent", "output still correct with every Triton launch turned into a no-op: "
              "the kernels do not do the work"),
     )

@@ -57,6 +57,12 @@ class VerifySettings:
     sandbox: bool = True  # Landlock / seccomp / rlimits in the candidate's worker where the OS allows
     start_method: str = "auto"  # auto (fork from a zygote on cpu, spawn on devices) | fork | spawn
     threads: int = 1  # torch intra-op threads in each worker
+    # inputs drawn from seed and a secret of the Verifier (never given to candidates), so a candidate that
+    # knows the seeding cannot precompute the answers; False: from seed alone (reproducible across runs)
+    secret_inputs: bool = True
+    # that secret, given explicitly (an agent run keeps one so a resumed run sees the same inputs);
+    # None: a fresh random secret per Verifier
+    input_key: str | None = None
     flag_speedup: float = 10.0  # speedups above this are flagged for review
 
     def __post_init__(self) -> None:

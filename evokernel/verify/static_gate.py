@@ -3,11 +3,19 @@
 Rules live in :mod:`evokernel.verify.rules`; this module only finds violations. It never imports or
 executes the candidate. The gate is one layer of several: the worker's dynamic checks and the
 parent's comparisons catch what a disguised candidate slips past it.
+
+Dotted names are resolved against the real modules a candidate may import (``torch``, ``triton``,
+the allowed standard modules; imported here, never the candidate): a forbidden module or function
+that an allowed module happens to import (``torch.serialization.os``, ``enum.bltns``,
+``torch.serialization.Path``) breaks the rule of what it is, whatever it is called.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
+import sys
+import types
 from dataclasses import dataclass
 
 from evokernel.verify.rules import rule_message
@@ -66,6 +74,18 @@ _PATH_RULES: tuple[tuple[str, str], ...] = (
     ("torch.save", "filesystem"),
     ("torch.load", "filesystem"),
     ("torch.from_file", "filesystem"),
+    ("torch.serialization", "filesystem"),
+    ("torch.package", "filesystem"),
+    ("torch.profiler", "filesystem"),
+    ("torch.autograd.profiler", "filesystem"),
+    ("torch.utils.data", "filesystem"),
+    ("torch.utils.tensorboard", "filesystem"),
+    ("torch.onnx", "filesystem"),
+    ("torch.utils.model_zoo", "network"),
+    ("torch.utils.benchmark", "native_code"),
+    ("torch.utils.dlpack", "host_data"),
+    ("operator.attrgetter", "dynamic_code"),
+    ("operator.methodcaller", "dynamic_code"),
     ("torch.backends", "global_flags"),
     ("torch.set_float32_matmul_precision", "global_flags"),
     ("torch.set_default_dtype", "global_flags"),
@@ -116,7 +136,8 @@ _BUILTIN_RULES = {
 _FORBIDDEN_ATTRS = frozenset(
     {
         "__globals__", "__builtins__", "__code__", "__closure__", "__dict__", "__subclasses__", "__bases__",
-        "__base__", "__mro__", "__getattribute__", "__setattr__", "__delattr__", "__reduce__", "__reduce_ex__",
+        "__base__", "__mro__", "mro", "__getattr__", "__getattribute__", "__setattr__", "__delattr__",
+        "__reduce__", "__reduce_ex__",
         "__self__", "__func__", "__wrapped__", "__loader__", "__spec__", "__import__", "__traceback__",
         "__defaults__", "__kwdefaults__", "__subclasshook__", "__init_subclass__", "__objclass__", "__getstate__",
         "__setstate__", "f_back", "f_locals", "f_globals", "f_builtins", "f_code", "f_trace", "tb_frame", "tb_next",
@@ -124,7 +145,28 @@ _FORBIDDEN_ATTRS = frozenset(
     }
 )
 
+# Attribute names that move tensor data to the host (numpy, dlpack, raw buffers), on any object.
+_HOST_DATA_ATTRS = frozenset(
+    {"numpy", "__array__", "__array_namespace__", "__array_interface__", "__array_struct__", "__dlpack__",
+     "from_numpy", "from_dlpack", "to_dlpack", "frombuffer", "from_file"}
+)
+
+# Attribute names of modules a candidate may not use, reached as an attribute of anything (an allowed
+# module that imported them, or an object the gate cannot resolve): the module's own rule applies.
+_MODULE_ATTRS = {
+    **{name: rule for name, rule in _MODULE_RULES.items() if name not in ("code", "queue", "site", "sh", "cython")},
+    "bltns": "introspection", "np": "forbidden_import", "numpy": "host_data",
+}
+
 _KERNEL_DECORATORS = frozenset({"triton.jit", "triton.runtime.jit.jit"})
+_CONSTEXPR_FUNCTION_DECORATORS = frozenset({"triton.constexpr_function", "triton.language.constexpr_function",
+                                            "triton.language.core.constexpr_function"})
+# Python builtins a @triton.jit body may call (the Triton compiler supports these on constexprs/tuples).
+_KERNEL_BUILTINS = frozenset(
+    {"range", "min", "max", "len", "int", "float", "bool", "print", "isinstance", "zip", "enumerate", "abs",
+     "tuple", "list", "str", "hasattr", "getattr", "type", "round", "divmod", "sum", "any", "all", "reversed",
+     "ValueError", "AssertionError", "TypeError", "RuntimeError", "NotImplementedError"}
+)
 _FLAG_ATTRS = frozenset(
     {"allow_tf32", "allow_fp16_reduced_precision_reduction", "allow_bf16_reduced_precision_reduction",
      "deterministic", "benchmark", "fp32_precision", "enabled", "fill_uninitialized_memory"}
@@ -175,6 +217,62 @@ def _path_rule(path: str) -> str | None:
         return "private_api"
     if parts[0] == "os" and len(parts) > 1:
         return _OS_RULES.get(parts[1], "os_access")
+    return _live_rule(parts)
+
+
+_ROOTS: dict[str, object | None] = {}
+
+
+def _root_module(name: str) -> object | None:
+    """The allowed top-level module ``name`` (imported once; None where it is not installed)."""
+    if name not in _ROOTS:
+        module = sys.modules.get(name)
+        if module is None:
+            try:
+                module = importlib.import_module(name)
+            except Exception:  # not installed here: names under it stay unresolved
+                module = None
+        _ROOTS[name] = module
+    return _ROOTS[name]
+
+
+def _object_rule(obj: object) -> str | None:
+    """The rule an object reached through an allowed module breaks: a module that is not allowed, or a
+    function or class that belongs to one (``torch.serialization.Path`` is pathlib's Path)."""
+    if isinstance(obj, types.ModuleType):
+        name = vars(obj).get("__name__")
+        if not isinstance(name, str):
+            return None
+        rule = _module_rule(name)
+        return None if rule == "private_api" else rule  # private names are judged by how they are spelled
+    if isinstance(obj, (type, types.FunctionType, types.BuiltinFunctionType, types.MethodType)):
+        module = getattr(obj, "__module__", None)
+        if isinstance(module, str) and module.split(".")[0] not in ALLOWED_IMPORTS:
+            return _MODULE_RULES.get(module.split(".")[0])
+    return None
+
+
+def _live_rule(parts: list[str]) -> str | None:
+    """Walk ``parts`` through the real objects of an allowed module (module and class namespaces only,
+    nothing lazy is triggered) and return the first rule an object on the way breaks."""
+    if parts[0] not in ALLOWED_IMPORTS or len(parts) < 2:
+        return None
+    obj = _root_module(parts[0])
+    for i, name in enumerate(parts[1:], start=1):
+        if not isinstance(obj, (types.ModuleType, type)):
+            return None
+        try:
+            space = vars(obj)
+        except TypeError:
+            return None
+        if name not in space:
+            return None
+        obj = space[name]
+        rule = _object_rule(obj)
+        if rule == "os_access" and i + 1 < len(parts):
+            return _OS_RULES.get(parts[i + 1], "os_access")
+        if rule:
+            return rule
     return None
 
 
@@ -187,6 +285,42 @@ class _Gate(ast.NodeVisitor):
         self._reported: set[tuple[int, str]] = set()
         self._os_imports: list[Finding] = []
         self._params: list[set[str]] = []  # parameter names of the enclosing functions
+        self.kernels: set[str] = set()  # names of the module's @triton.jit functions (see prepare)
+        self.kernel_bodies: set[str] = set()  # functions made kernels by a call: k = triton.jit(f)
+        self.constexpr_functions: set[str] = set()
+        self.classes: set[str] = set()
+        self._kernel: str | None = None  # the @triton.jit function being visited
+        self._call_funcs: set[int] = set()  # ids of Name nodes that are the function of a call
+
+    def prepare(self, tree: ast.Module) -> None:
+        """First pass: imports (for resolution), the module's kernels and classes."""
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.asname:
+                        self.aliases.setdefault(alias.asname, alias.name)
+                    else:
+                        self.aliases.setdefault(alias.name.split(".")[0], alias.name.split(".")[0])
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                for alias in node.names:
+                    if alias.name != "*":
+                        self.aliases.setdefault(alias.asname or alias.name, f"{node.module or ''}.{alias.name}")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                self.classes.add(node.name)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for dec in node.decorator_list:
+                    target = dec.func if isinstance(dec, ast.Call) else dec
+                    path = self.resolve(target)
+                    if path in _KERNEL_DECORATORS:
+                        self.kernels.add(node.name)
+                    elif path in _CONSTEXPR_FUNCTION_DECORATORS:
+                        self.constexpr_functions.add(node.name)
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+                if self.resolve(node.value.func) in _KERNEL_DECORATORS:
+                    self.kernels.update(t.id for t in node.targets if isinstance(t, ast.Name))
+                    self.kernel_bodies.update(a.id for a in node.value.args[:1] if isinstance(a, ast.Name))
+        self.kernels |= self.kernel_bodies
 
     # -- helpers -------------------------------------------------------------------------------
     def add(self, rule: str, node: ast.AST, detail: str) -> None:
@@ -249,6 +383,8 @@ class _Gate(ast.NodeVisitor):
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         if node.name == "ModelNew":
             self.has_model_new = True
+        if self._kernel is not None:
+            self.add("kernel_python", node, f"class {node.name} inside @triton.jit {self._kernel}")
         self.generic_visit(node)
 
     @staticmethod
@@ -277,11 +413,25 @@ class _Gate(ast.NodeVisitor):
                 self.has_kernel = True
         if isinstance(node, ast.AsyncFunctionDef):
             self.add("threads", node, f"async def {node.name}")
-        self._scoped(node)
+        if self._kernel is not None:
+            self.add("kernel_python", node, f"def {node.name} inside @triton.jit {self._kernel}")
+        is_kernel = node.name in self.kernel_bodies or any(
+            self.resolve(d.func if isinstance(d, ast.Call) else d) in _KERNEL_DECORATORS for d in node.decorator_list)
+        outer = self._kernel
+        if is_kernel:
+            self._kernel = node.name
+        try:
+            self._scoped(node)
+        finally:
+            self._kernel = outer
 
     visit_FunctionDef = _function
     visit_AsyncFunctionDef = _function
-    visit_Lambda = _scoped
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        if self._kernel is not None:
+            self.add("kernel_python", node, f"lambda inside @triton.jit {self._kernel}")
+        self._scoped(node)
 
     # -- statements ----------------------------------------------------------------------------
     def _check_target(self, target: ast.AST, verb: str) -> None:
@@ -298,6 +448,13 @@ class _Gate(ast.NodeVisitor):
             return
         if not isinstance(target, (ast.Attribute, ast.Subscript)):
             return
+        # type(x).clone = ..., x.__class__ = ..., f().attr = ...: patching a class through an instance
+        chain: ast.AST = target
+        while isinstance(chain, (ast.Attribute, ast.Subscript, ast.Call)):
+            if isinstance(chain, ast.Call) or (isinstance(chain, ast.Attribute) and chain.attr == "__class__"):
+                self.add("monkey_patch", target, f"{verb} {ast.unparse(target)}")
+                return
+            chain = chain.value
         root = self.root_name(target)
         if root is not None and root in self.aliases:
             path = self.resolve(target) if isinstance(target, ast.Attribute) else None
@@ -313,6 +470,12 @@ class _Gate(ast.NodeVisitor):
     def visit_Assign(self, node: ast.Assign) -> None:
         for target in node.targets:
             self._check_target(target, "assignment to")
+        # t = torch.Tensor: t stands for the same path from here on
+        path = self.resolve(node.value)
+        if path is not None:
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    self.aliases[target.id] = path
         # kernel = triton.jit(fn)
         if isinstance(node.value, ast.Call) and self.resolve(node.value.func) in _KERNEL_DECORATORS:
             self.has_kernel = True
@@ -347,13 +510,23 @@ class _Gate(ast.NodeVisitor):
 
     # -- expressions ---------------------------------------------------------------------------
     def visit_Name(self, node: ast.Name) -> None:
+        if node.id in self.aliases or any(node.id in scope for scope in self._params):
+            return
         rule = _BUILTIN_RULES.get(node.id)
-        if rule and node.id not in self.aliases and not any(node.id in scope for scope in self._params):
+        if rule:
             self.add(rule, node, node.id)
+        elif node.id in ("getattr", "setattr", "delattr") and id(node) not in self._call_funcs:
+            self.add("dynamic_code", node, f"{node.id} used as a value")
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         if node.attr in _FORBIDDEN_ATTRS:
             self.add("introspection", node, f".{node.attr}")
+        if node.attr in _HOST_DATA_ATTRS:
+            self.add("host_data", node, f".{node.attr}")
+        if node.attr in _MODULE_ATTRS and self.root_name(node) != "self":
+            self.add(_MODULE_ATTRS[node.attr], node, f".{node.attr} (a module)")
+        if self._kernel is not None and node.attr == "handle":
+            self.add("kernel_python", node, f".handle inside @triton.jit {self._kernel} (interpreter internals)")
         path = self.resolve(node)
         if path is not None:
             rule = _path_rule(path)
@@ -366,8 +539,36 @@ class _Gate(ast.NodeVisitor):
                 self.add("private_api", node, f".{node.attr}")
         self.generic_visit(node)
 
+    def _kernel_call(self, node: ast.Call) -> None:
+        """Inside a @triton.jit body only Triton (and math) functions, other kernels and a few builtins may be
+        called: plain Python runs under the interpreter only, where it would compute outside the kernel."""
+        func = node.func
+        if isinstance(func, ast.Name):
+            name = func.id
+            if name in self.kernels or name in self.constexpr_functions or name in _KERNEL_BUILTINS:
+                return
+            if any(name in scope for scope in self._params):
+                return  # a constexpr argument (e.g. a @triton.jit activation passed in)
+            path = self.aliases.get(name)
+            if path is not None and (path.split(".")[0] in ("triton", "math") or path.split(".")[-1] in self.kernels):
+                return
+            self.add("kernel_python", node, f"{name}(...) inside @triton.jit {self._kernel}")
+        elif isinstance(func, ast.Attribute):
+            path = self.resolve(func)
+            if path is not None and path.split(".")[0] not in ("triton", "math"):
+                self.add("kernel_python", node, f"{path}(...) inside @triton.jit {self._kernel}")
+        else:
+            self.add("kernel_python", node, f"{ast.unparse(func)}(...) inside @triton.jit {self._kernel}")
+
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
+        if self._kernel is not None:
+            self._kernel_call(node)
+        if isinstance(func, ast.Name) and func.id in ("getattr", "setattr", "delattr"):
+            self._call_funcs.add(id(func))
+        if (isinstance(func, ast.Name) and func.id == "super" and node.args
+                and not (isinstance(node.args[0], ast.Name) and node.args[0].id in self.classes)):
+            self.add("introspection", node, f"super({ast.unparse(node.args[0])}, ...)")
         if isinstance(func, ast.Name) and func.id not in self.aliases and not any(
             func.id in scope for scope in self._params
         ):
@@ -383,6 +584,10 @@ class _Gate(ast.NodeVisitor):
                         self.add("introspection", node, f"getattr(..., {attr!r})")
                     elif attr.startswith("_") and not (isinstance(obj, ast.Name) and obj.id == "self"):
                         self.add("private_api", node, f"getattr(..., {attr!r})")
+                    elif not (isinstance(obj, ast.Name) and obj.id == "self"):
+                        # getattr(m, "name") is m.name: every attribute rule applies
+                        same = ast.Attribute(value=obj, attr=attr, ctx=ast.Load())
+                        self.visit_Attribute(ast.copy_location(same, node))
                 elif not (isinstance(obj, ast.Name) and obj.id == "self"):
                     self.add("dynamic_code", node, "getattr with a computed name")
         if isinstance(func, ast.Attribute):
@@ -429,6 +634,8 @@ def check_candidate(source: str, filename: str = "candidate.py") -> GateResult |
     except ValueError as exc:  # e.g. null bytes
         return GateResult("compile_error", None, f"{filename}: cannot be parsed: {exc}", None)
     gate = _Gate()
+    gate.prepare(tree)
+    gate.aliases = {}  # the visit binds names in source order
     gate.visit(tree)
     if not gate.has_model_new:
         return GateResult(

@@ -17,16 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from evokernel.verify.compare import compare_case
+from evokernel.verify.jobfiles import read_job_text
 from evokernel.verify.judge import mismatch_message
 
 __all__ = ["Handshake", "timing_fields", "cache_key", "cache_get", "cache_put"]
 
 
 def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
+    return read_job_text(path, 1000)  # the candidate can write there: no link, FIFO or huge file
 
 
 class Handshake:

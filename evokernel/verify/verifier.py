@@ -16,9 +16,13 @@ from __future__ import annotations
 import asyncio
 import atexit
 import collections
+import hashlib
+import io
 import json
 import logging
 import os
+import re
+import secrets
 import shutil
 import signal as signal_module
 import tempfile
@@ -32,9 +36,11 @@ from typing import Any
 from evokernel.errors import UserError
 from evokernel.programs import ProblemError
 from evokernel.verify.environment import clean_env, redact, secret_values
+from evokernel.verify.jobfiles import OUTPUTS_DIGEST, read_job_file, read_job_text
 from evokernel.verify.judge import judge
 from evokernel.verify.messages import crash_location, trim
 from evokernel.verify.problem import ProblemSpec, resolve_problem
+from evokernel.verify.rules import rule_message
 from evokernel.verify.sandbox.pool import Outcome, SpawnPool, ZygotePool, supervise
 from evokernel.verify.settings import VerifySettings
 from evokernel.verify.static_gate import check_candidate
@@ -76,19 +82,71 @@ def _signal_name(code: int | None) -> str | None:
 
 
 def _read_text(path: Path, limit: int = 200_000) -> str:
-    try:
-        with open(path, "rb") as f:
-            return f.read(limit).decode("utf-8", "replace")
-    except OSError:
-        return ""
+    """Text of a job file ("" when it is missing, not a regular file or larger than ``limit``)."""
+    return read_job_text(path, limit)
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+_PHASE = re.compile(r"[a-z0-9_ ]{1,40}")
+
+
+def _read_phase(path: Path) -> str | None:
+    """The worker's progress line: a phase name as the harness writes it, nothing else (the candidate
+    can write this file too, and what it writes must not reach the verdict)."""
+    text = _read_text(path, 200).strip()
+    if not text:
+        return None
+    return text if _PHASE.fullmatch(text) else "an unknown phase"
+
+
+def _read_json(path: Path, limit: int = 50_000_000) -> dict[str, Any] | None:
     try:
-        value = json.loads(_read_text(path, 50_000_000))
+        value = json.loads(_read_text(path, limit))
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
+
+
+def _outputs_limit(expected: dict[str, Any], mixed: bool = False) -> int:
+    """The largest outputs file worth reading: a generous multiple of what the reference returns (policy
+    mixed: plus the torch results the harness keeps per case)."""
+    import torch
+
+    from evokernel.verify.recorders import OpRecorder
+
+    total = 0
+    for packed in expected.values():
+        for leaf in packed.get("leaves", []):
+            total += leaf.numel() * 8 if isinstance(leaf, torch.Tensor) else 256  # float64 / int64 at most
+    return 4 * total * (1 + (OpRecorder.KEEP if mixed else 0)) + (16 << 20)
+
+
+def _output_shapes(expected: dict[str, Any]) -> list[list[int]]:
+    """Distinct shapes of the reference's output tensors (non-scalar), over every case."""
+    import torch
+
+    shapes: list[list[int]] = []
+    for packed in expected.values():
+        for leaf in packed.get("leaves", []):
+            if isinstance(leaf, torch.Tensor) and leaf.numel() > 1 and list(leaf.shape) not in shapes:
+                shapes.append(list(leaf.shape))
+    return shapes
+
+
+class _Tampered(ValueError):
+    """The outputs file is not the one the harness wrote."""
+
+
+def _load_outputs(path: Path, digest: Any, limit: int, name: str = "outputs") -> Any:
+    """torch.load (weights only) of a file the harness wrote and whose digest it recorded; ValueError
+    when it is missing or too large, _Tampered when it is not the bytes the harness wrote."""
+    import torch
+
+    data = read_job_file(path, limit)
+    if data is None:
+        raise ValueError(f"the {name} file is missing, not a regular file, or larger than {limit >> 20} MiB")
+    if not isinstance(digest, str) or hashlib.sha256(data).hexdigest() != digest:
+        raise _Tampered(f"the {name} file is not the one the harness wrote")
+    return torch.load(io.BytesIO(data), weights_only=True)
 
 
 def _strings(value: Any, limit: int = 200) -> list[str]:
@@ -115,6 +173,8 @@ def _sanitize(result: dict[str, Any]) -> dict[str, Any]:
         "cases": cases if isinstance(cases, dict) else {},
         "timing": result.get("timing") if isinstance(result.get("timing"), dict) else None,
         "traceback": str(result.get("traceback", ""))[-4000:],
+        OUTPUTS_DIGEST: result.get(OUTPUTS_DIGEST) if isinstance(result.get(OUTPUTS_DIGEST), str) else None,
+        "recheck_sha256": result.get("recheck_sha256") if isinstance(result.get("recheck_sha256"), str) else None,
     }
 
 
@@ -154,6 +214,7 @@ class Verifier:
         self._ref_locks: dict[tuple[Any, ...], threading.Lock] = {}
         self._job_ids = iter(range(1, 1 << 62))
         self._secrets = secret_values()
+        self._input_key = secrets.token_hex(16)  # mixed into the input seeds (VerifySettings.secret_inputs)
         self._closed = False
         self._finalizer = weakref.finalize(self, _cleanup, self._pools, self.workdir)
         if prestart:
@@ -215,13 +276,19 @@ class Verifier:
         (job_dir / "job.json").write_text(json.dumps(job))
         handle = pool.launch(job_dir)
         outcome = supervise(handle, timeout_s, memory_bytes, on_tick=on_tick)
-        return outcome, _read_json(job_dir / "result.json") if (job_dir / "result.json").exists() else None
+        return outcome, _read_json(job_dir / "result.json") if os.path.lexists(job_dir / "result.json") else None
+
+    def _key_for(self, settings: VerifySettings) -> str:
+        """The secret mixed into input seeds: the settings' own, else this Verifier's ("" when off)."""
+        if not settings.secret_inputs:
+            return ""
+        return settings.input_key or self._input_key
 
     # -- reference -----------------------------------------------------------------------------
     def _acquire_reference(self, spec: ProblemSpec, settings: VerifySettings, backend: Any, pool: Any) -> _Reference:
         fit = settings.resolved_fit(backend.name)
         key = (spec.hash, backend.name, fit, settings.max_elements, settings.seed, settings.trials,
-               settings.probes, settings.ghost_replay)
+               settings.probes, settings.ghost_replay, self._key_for(settings))
         with self._lock:
             lock = self._ref_locks.setdefault(key, threading.Lock())
         with lock:  # one computation per key; other threads wait for it
@@ -257,6 +324,7 @@ class Verifier:
             "trials": settings.trials, "probes": settings.probes, "ghost_replay": settings.ghost_replay,
             "fit": fit, "max_elements": settings.max_elements, "threads": settings.threads,
             "inputs_file": str(ref_dir / "inputs.pt"), "state_file": str(ref_dir / "state.pt"),
+            "input_key": self._key_for(settings),
         }
         try:
             outcome, result = self._run_job(pool, job_dir, job, max(300.0, 2 * settings.timeout_s),
@@ -350,9 +418,12 @@ class Verifier:
             "kind": "candidate", "candidate_path": str(candidate_path), "seed": s.seed, "threads": s.threads,
             "inputs_file": str(ref.directory / "inputs.pt"), "state_file": str(ref.directory / "state.pt"),
             "timing": timing, "timing_runs": s.timing_runs, "warmup_runs": s.warmup_runs,
+            # policy mixed: keep torch's results that have an output's shape (did torch do all the work?)
+            "keep_torch_results": _output_shapes(ref.expected) if s.policy == "mixed" else [],
             # confinement: the interpreter needs no processes, sockets or /proc; device stacks may
             "sandbox": s.sandbox, "block_processes": interp, "block_threads": interp and s.threads == 1,
             "block_unix_sockets": interp, "hide_processes": interp,
+            "hide_dirs": [str(self.workdir)],  # the reference's files and every other job's
             "write_dirs": [] if interp else ["/dev"], "write_files": ["/dev/null"],
             # an address-space cap only where no device driver reserves huge virtual ranges
             "address_space_bytes": (memory_bytes + 6 * 2**30) if interp and s.sandbox else None,
@@ -363,7 +434,7 @@ class Verifier:
             os.mkfifo(job_dir / "control", 0o600)
             on_tick = Handshake(job_dir, lambda: self._judge(job_dir, ref, s, checks, decided))
         outcome, result = self._run_job(pool, job_dir, job, s.timeout_s, memory_bytes, on_tick)
-        phase = _read_text(job_dir / "progress").strip() or None
+        phase = _read_phase(job_dir / "progress")
         during = f" during {phase.replace('_', ' ')}" if phase else ""
 
         if outcome.timed_out:
@@ -406,20 +477,26 @@ class Verifier:
     def _judge(self, job_dir: Path, ref: _Reference, s: VerifySettings, checks: dict[str, str],
                decided: dict[str, Any]) -> dict[str, Any]:
         """Compare the worker's outputs (decided once; the handshake may call this before the worker ends)."""
-        import torch
-
         if decided:
             return decided
-        result = _read_json(job_dir / "result.json") or {}
-        records = result.get("cases") or _read_json(job_dir / "cases.json") or {}
+        # result.json, or (device backends, judged while the worker waits) the record it wrote before timing
+        result = _read_json(job_dir / "result.json") or _read_json(job_dir / "cases.json") or {}
+        records = result.get("cases") if isinstance(result.get("cases"), dict) else {}
         try:
-            outputs = torch.load(job_dir / "outputs.pt", weights_only=True)
+            outputs = _load_outputs(job_dir / "outputs.pt", result.get(OUTPUTS_DIGEST),
+                                    _outputs_limit(ref.expected, s.policy == "mixed"))
             if not isinstance(outputs, dict):
                 raise TypeError(f"expected a dict of cases, got {type(outputs).__name__}")
+        except _Tampered as exc:
+            checks["outputs_intact"] = "fail"
+            decided.update(status="rejected", rule="tampered_outputs", phase="compare",
+                           message=trim(rule_message("tampered_outputs", str(exc))))
+            return decided
         except Exception as exc:  # the candidate left something torch cannot load safely
             decided.update(status="incorrect", phase="compare",
                            message=trim(f"the outputs could not be read back: {type(exc).__name__}: {exc}"))
             return decided
+        checks["outputs_intact"] = "pass"
         try:
             decided.update(judge(ref.cases, ref.expected, ref.inputs, outputs, records, s.policy, s.atol, s.rtol,
                                  checks))
@@ -432,10 +509,9 @@ class Verifier:
     # -- timing --------------------------------------------------------------------------------
     def _timing(self, job_dir: Path, ref: _Reference, s: VerifySettings, backend: Any, pool: Any,
                 result: dict[str, Any], checks: dict[str, str]) -> dict[str, Any]:
-        import torch
-
         try:
-            recheck = torch.load(job_dir / "recheck.pt", weights_only=True)["recheck"]
+            recheck = _load_outputs(job_dir / "recheck.pt", result.get("recheck_sha256"),
+                                    _outputs_limit(ref.expected), "re-check")["recheck"]
         except Exception:
             recheck = None
         first = ref.cases[0]["name"]

@@ -38,7 +38,39 @@ GATED = {
     "side_stream": ("rejected", "side_stream"),
     "exit_early": ("rejected", "subprocess"),
     "side_thread": ("rejected", "threads"),
+    "grid_callback": ("rejected", "torch_compute"),
+    "pre_run_hook": ("rejected", "torch_compute"),
+    "kernel_python_call": ("rejected", "kernel_python"),
+    "launch_arg_callback": ("rejected", "torch_compute"),
+    "numpy_host": ("rejected", "host_data"),
+    "tolist_host": ("rejected", "host_compute"),
+    "item_host": ("rejected", "host_compute"),
+    "repr_host": ("rejected", "host_compute"),
+    "shadow_method": ("incorrect", None),
+    "class_patch": ("rejected", "monkey_patch"),
+    "outputs_rewrite": ("rejected", "filesystem"),
+    "answer_key": ("incorrect", None),
+    "tuple_subclass": ("incorrect", None),
+    "settrace": ("rejected", "introspection"),
+    "signal_timer": ("rejected", "subprocess"),
+    "read_reference_inputs": ("rejected", "filesystem"),
+    "read_user_file": ("rejected", "introspection"),
+    "symlink_progress": ("rejected", "filesystem"),
+    "fifo_outputs": ("rejected", "filesystem"),
+    "mixed_torch_copy": ("rejected", "torch_compute"),
+    "mixed_ghost_sentinel": ("rejected", "torch_compute"),
+    "patch_harness": ("rejected", "harness_access"),
 }
+
+# with the gate, under policy mixed: name -> (status, rule)
+GATED_MIXED = {
+    "mixed_torch_copy": ("rejected", "torch_did_the_work"),
+    "mixed_ghost_sentinel": ("rejected", "torch_did_the_work"),
+    "decoy_kernel": ("rejected", "ghost_replay"),
+}
+
+# the problem a candidate is checked against, where it is not relu
+PROBLEMS = {"tuple_subclass": "relu_pair"}
 
 # with the static gate off: name -> (policy, status, rule)
 UNGATED = {
@@ -50,26 +82,54 @@ UNGATED = {
     "patched_clock": ("strict", "rejected", "patched_clock"),
     "tf32_flag": ("strict", "rejected", "global_flags_changed"),
     "segfault_ctypes": ("strict", "crashed", None),
-    "patch_comparison": ("strict", "incorrect", None),
+    "patch_comparison": ("strict", "rejected", "patched_runtime"),
     "exit_early": ("strict", "crashed", None),
     "side_thread": ("strict", "runtime_error", None),  # seccomp: no thread can run beside the harness
+    "grid_callback": ("strict", "rejected", "torch_compute"),  # ops inside a launch are recorded too
+    "pre_run_hook": ("strict", "rejected", "torch_compute"),
+    "kernel_python_call": ("strict", "rejected", "torch_compute"),
+    "numpy_host": ("strict", "rejected", "host_compute"),
+    "class_patch": ("strict", "rejected", "patched_runtime"),
+    "outputs_rewrite": ("strict", "incorrect", None),  # no finalizer runs after the last forward
+    "settrace": ("strict", "rejected", "patched_runtime"),
+    "signal_timer": ("strict", "rejected", "patched_runtime"),
+    "read_reference_inputs": ("strict", "runtime_error", None),  # Landlock: PermissionError
+    "symlink_progress": ("strict", "crashed", None),
+    "fifo_outputs": ("strict", "crashed", None),
+    "tuple_subclass": ("strict", "incorrect", None),
+    "mixed_torch_copy": ("mixed", "rejected", "torch_did_the_work"),
+    "mixed_ghost_sentinel": ("mixed", "rejected", "torch_did_the_work"),
+    "patch_harness": ("strict", "rejected", "patched_runtime"),
 }
+
+
+def test_every_hostile_file_is_registered(data) -> None:
+    names = {p.stem for p in (data.root / "hostile").glob("*.py")}
+    registered = set(GATED) | set(UNGATED) | {"infinite_loop", "memory_bomb", "huge_allocation"}
+    assert names <= registered, sorted(names - registered)
 
 
 @pytest.mark.parametrize("name", sorted(GATED))
 def test_gated(verifier, data, name: str) -> None:
     status, rule = GATED[name]
-    verdict = verifier.evaluate(data.problem("relu"), data.hostile(name))
+    verdict = verifier.evaluate(data.problem(PROBLEMS.get(name, "relu")), data.hostile(name))
     assert (verdict.status, verdict.rule) == (status, rule), verdict.summary()
     assert not verdict.feasible and verdict.message
     json.dumps(verdict.to_dict())
+
+
+@pytest.mark.parametrize("name", sorted(GATED_MIXED))
+def test_gated_mixed(verifier, data, settings, name: str) -> None:
+    status, rule = GATED_MIXED[name]
+    verdict = verifier.evaluate(data.problem("relu"), data.hostile(name), settings.replace(policy="mixed"))
+    assert (verdict.status, verdict.rule) == (status, rule), verdict.summary()
 
 
 @pytest.mark.parametrize("name", sorted(UNGATED))
 def test_ungated(verifier, data, settings, name: str) -> None:
     policy, status, rule = UNGATED[name]
     s = settings.replace(static_gate=False, policy=policy)
-    verdict = verifier.evaluate(data.problem("relu"), data.hostile(name), s)
+    verdict = verifier.evaluate(data.problem(PROBLEMS.get(name, "relu")), data.hostile(name), s)
     assert (verdict.status, verdict.rule) == (status, rule), verdict.summary()
     assert verdict.checks["static_gate"].startswith("skipped")
 
@@ -200,3 +260,64 @@ def test_secret_in_an_ancestors_initial_environment(data, tmp_path) -> None:
 
     if landlock_abi() >= 1:  # other processes' /proc entries are out of reach, not just redacted
         assert "PermissionError" in verdict["message"] and "[redacted]" not in verdict["message"]
+
+
+def test_mixed_policy_still_accepts_torch_after_a_kernel(verifier, data, settings) -> None:
+    """Torch working on what a kernel computed is policy mixed's purpose; only answers torch computed on
+    its own (before any launch touched the data) are refused."""
+    src = data.good("relu").replace("        return out", "        return torch.relu(out * 2.0) * 0.5")
+    verdict = verifier.evaluate(data.problem("relu"), src, settings.replace(policy="mixed"))
+    assert verdict.status == "correct", verdict.summary()
+    assert verdict.checks["torch_did_the_work"] == "pass" and "aten.relu" in verdict.torch_ops
+
+
+def test_host_reads_name_the_channel(verifier, data) -> None:
+    verdict = verifier.evaluate(data.problem("relu"), data.hostile("tolist_host"))
+    assert verdict.phase == "trial_0" and "tolist" in verdict.message and "at most 64" in verdict.message
+
+
+def test_answer_key_fails_because_inputs_are_secret(verifier, data) -> None:
+    verdict = verifier.evaluate(data.problem("relu"), data.hostile("answer_key"))
+    assert verdict.status == "incorrect" and verdict.kernels_launched == ["copy_kernel"]
+    assert verdict.checks["torch_ops"] == "pass: none"  # its torch work ran at import, unrecorded: no key fits
+
+
+def _secret_file(tmp_path):
+    secret = "sk-test-file-secret-7c6b5a4d3e2f"
+    path = tmp_path / "credentials"
+    path.write_text(f"token = {secret}\n")
+    return secret, path
+
+
+def test_user_files_are_unreadable(verifier, data, settings, tmp_path) -> None:
+    secret, path = _secret_file(tmp_path)
+    src = data.hostile("read_user_file").replace("/tmp/evokernel-hostile-secret", str(path))
+    verdict = verifier.evaluate(data.problem("relu"), src, settings.replace(static_gate=False))
+    assert secret not in json.dumps(verdict.to_dict())
+    from evokernel.verify.sandbox.confine import landlock_abi
+
+    if landlock_abi() >= 1:
+        assert verdict.status == "runtime_error" and "PermissionError" in verdict.message, verdict.summary()
+
+
+def test_reference_inputs_are_unreadable(verifier, data, settings) -> None:
+    verdict = verifier.evaluate(data.problem("relu"), data.hostile("read_reference_inputs"),
+                                settings.replace(static_gate=False))
+    from evokernel.verify.sandbox.confine import landlock_abi
+
+    if landlock_abi() >= 1:
+        assert verdict.status == "runtime_error" and "PermissionError" in verdict.message, verdict.summary()
+        assert verdict.phase == "build" and "inputs.pt" in verdict.message  # its own job.json was readable
+
+
+def test_a_linked_progress_file_is_not_followed(verifier, data, settings, tmp_path) -> None:
+    secret, path = _secret_file(tmp_path)
+    src = data.hostile("symlink_progress").replace("/tmp/evokernel-hostile-secret", str(path))
+    verdict = verifier.evaluate(data.problem("relu"), src, settings.replace(static_gate=False))
+    assert verdict.status == "crashed"
+    assert secret not in json.dumps(verdict.to_dict())
+
+
+def test_fifos_in_the_job_directory_do_not_stall_the_parent(verifier, data, settings) -> None:
+    verdict = verifier.evaluate(data.problem("relu"), data.hostile("fifo_outputs"), settings.replace(static_gate=False))
+    assert verdict.status == "crashed" and verdict.wall_s < 30

@@ -82,6 +82,32 @@ def candidate(body: str = "pass", top: str = "", header: str = HEADER) -> str:
         ("", "torch.cuda.set_stream(None)", "side_stream"),
         ("", "try:\n            k[(1,)](x)\n        except Exception:\n            pass", "try_fallback"),
         ("", "y = torch.library.Library('aten', 'IMPL')", "monkey_patch"),
+        # modules an allowed module imported, reached as its attributes, break their own rules
+        ("", "torch.serialization.save(x, '../outputs.pt')", "filesystem"),
+        ("", "y = torch.types.os.environ", "environment"),
+        ("import typing", "typing.sys.settrace(None)", "introspection"),
+        ("import enum", "y = enum.bltns.open('/etc/hostname')", "introspection"),
+        ("", "y = torch.storage.np", "forbidden_import"),
+        ("", "y = x.untyped_storage().os", "os_access"),
+        ("", "t = torch\n        y = t.serialization.load('f')", "filesystem"),
+        ("import typing", "y = getattr(typing, 'sys')", "introspection"),
+        ("", "y = getattr(obj, 'sys')", "introspection"),
+        ("", "y = torch.__getattr__('serialization')", "introspection"),
+        ("", "y = type(x).mro()", "introspection"),
+        ("", "y = super(torch.Tensor, x).tolist()", "introspection"),
+        # getattr as a value, attrgetter: computed attribute access
+        ("", "g = getattr\n        y = g(torch, 'relu')", "dynamic_code"),
+        ("import operator", "y = operator.attrgetter('serialization')(torch)", "dynamic_code"),
+        # patching a class through an instance
+        ("", "type(x).clone = None", "monkey_patch"),
+        ("", "x.__class__.clone = None", "monkey_patch"),
+        ("", "T = torch.Tensor\n        T.clone = None", "monkey_patch"),
+        # tensor data to the host
+        ("", "y = x.numpy()", "host_data"),
+        ("", "y = torch.from_numpy(x)", "host_data"),
+        ("", "y = torch.utils.dlpack.to_dlpack(x)", "host_data"),
+        ("", "y = torch.UntypedStorage.from_file('f', False, 8)", "host_data"),
+        ("", "y = x.__array__()", "host_data"),
     ],
 )
 def test_each_rule_fires(top: str, body: str, rule: str) -> None:
@@ -196,3 +222,70 @@ def test_kernel_decorated_with_autotune_and_call_form_counts() -> None:
 def test_every_rule_has_a_message() -> None:
     for name, rule in RULES.items():
         assert rule.name == name and rule.message and rule.stage in ("static", "worker", "parent")
+
+
+KERNEL_HEADER = """
+import torch
+import torch.nn as nn
+import triton
+import triton.language as tl
+"""
+
+
+@pytest.mark.parametrize(
+    ("kernel", "ok"),
+    [
+        ("v = helper(v)", False),  # a plain Python function
+        ("v = (lambda a: a)(v)", False),
+        ("d = v.handle.data", False),  # interpreter internals
+        ("v = torch.relu(v)", False),
+        ("v = act(v)", True),  # another @triton.jit function
+        ("v = ACT(v)", True),  # a constexpr argument (a jit function passed in)
+        ("v = tl.math.exp(v) + tl.maximum(v, 0.0)", True),
+        ("v = v.to(tl.float32) * max(1, 2)", True),
+        ("v = libdevice.tanh(v)", True),
+    ],
+)
+def test_kernels_call_only_triton(kernel: str, ok: bool) -> None:
+    src = KERNEL_HEADER + textwrap.dedent(
+        f"""
+        from triton.language.extra import libdevice
+
+
+        def helper(v):
+            return v
+
+
+        @triton.jit
+        def act(v):
+            return tl.maximum(v, 0.0)
+
+
+        @triton.jit
+        def k(x_ptr, ACT: tl.constexpr, BLOCK: tl.constexpr):
+            offs = tl.arange(0, BLOCK)
+            v = tl.load(x_ptr + offs)
+            {kernel}
+            tl.store(x_ptr + offs, v)
+        """
+    ) + MODEL.format(body="pass")
+    result = check_candidate(src)
+    if ok:
+        assert result is None, result.message
+    else:
+        assert result is not None and result.rule == "kernel_python", result
+
+
+def test_nested_definitions_in_a_kernel_are_rejected() -> None:
+    src = HEADER + "\n\n@triton.jit\ndef k2(x_ptr):\n    def inner():\n        return 0\n    inner()\n" + MODEL.format(
+        body="pass")
+    result = check_candidate(src)
+    assert result is not None and result.rule == "kernel_python"
+
+
+def test_allowed_modules_resolve_to_what_they_are() -> None:
+    """Resolution follows the real objects: an allowed module's own functions stay allowed."""
+    for body in ("y = triton.cdiv(4, 2)", "y = torch.nn.functional.relu", "y = math.pi",
+                 "y = tl.extra.cuda.libdevice", "y = functools.partial(max, 1)", "y = torch.float32"):
+        top = "import math\nimport functools"
+        assert check_candidate(candidate(body, top)) is None, body

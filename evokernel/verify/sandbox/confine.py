@@ -4,9 +4,13 @@ Layers, each applied where the kernel allows it and reported by name:
 - rlimits: no core dumps, bounded file size, and (CPU backend) an address-space cap a little above
   the memory limit, so a huge allocation fails fast instead of paging;
 - Landlock: writes only below the job's directory (plus /dev/null, and /dev on devices); no reads
-  under /proc except the process's own entry (CPU backend: other processes' environments and
-  memory maps stay out of reach); no TCP bind/connect; no signals to processes outside the
-  sandbox (ABI >= 6);
+  of the hidden directories (the verifier's working directory: the reference's inputs and every
+  other job's files) except the job's own; on the CPU backend reads only of the system and the
+  Python installation (/usr, /lib*, /bin, /etc, /sys, /dev/null and the random devices, the
+  interpreter's prefixes, site-packages and the directories of loaded packages) and of the
+  process's own /proc entry, so other processes' environments and memory maps and the user's
+  files (keys, credentials) stay out of reach; no TCP bind/connect; no signals to processes
+  outside the sandbox (ABI >= 6);
 - seccomp: no internet/packet sockets, no ptrace or process_vm_* (reading other processes'
   memory), and on the CPU backend no new processes, no exec and no new threads (nothing can
   run beside the harness after it has written its record).
@@ -20,6 +24,7 @@ import os
 import platform
 import resource
 import struct
+import sys
 from collections.abc import Sequence
 
 __all__ = ["confine", "landlock_abi"]
@@ -74,21 +79,96 @@ def landlock_abi() -> int:
     return max(int(version), 0)
 
 
-def _read_roots() -> list[str]:
-    """Every top-level path except /proc, plus this process's own /proc entry."""
-    roots = []
-    try:
-        names = os.listdir("/")
-    except OSError:
-        return []
-    for name in names:
-        if name != "proc":
-            roots.append(os.path.join("/", name))
-    roots.append(f"/proc/{os.getpid()}")
+_SYSTEM_READ_ROOTS = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc", "/sys",
+                      "/dev/null", "/dev/zero", "/dev/random", "/dev/urandom")
+
+
+def installation_roots() -> list[str]:
+    """What a confined interpreter worker may read: the system directories, the Python prefixes, the
+    site-packages (and zip) entries of sys.path, and the directory of every loaded top-level package
+    (e.g. evokernel's own, wherever it is installed) -- not the user's home, /tmp, /var or the project."""
+    roots = [p for p in _SYSTEM_READ_ROOTS if os.path.exists(p)]
+    prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
+    roots += sorted(prefixes)
+    for entry in sys.path:
+        if entry and os.path.isabs(entry) and (
+            os.path.basename(entry.rstrip("/")) in ("site-packages", "dist-packages") or entry.endswith(".zip")
+        ) and os.path.exists(entry):
+            roots.append(entry)
+    for name, module in list(sys.modules.items()):
+        if "." in name:
+            continue
+        attrs = getattr(module, "__dict__", {})
+        file = attrs.get("__file__") if isinstance(attrs, dict) else None
+        if isinstance(file, str) and os.path.isabs(file):
+            base = os.path.basename(file)
+            roots.append(os.path.dirname(file) if base.startswith("__init__.") else file)
+        else:
+            path = attrs.get("__path__") if isinstance(attrs, dict) else None
+            try:
+                roots += [p for p in list(path or []) if isinstance(p, str) and os.path.isabs(p)]
+            except TypeError:
+                pass
+    out: list[str] = []
+    for r in roots:
+        if r not in out:
+            out.append(r)
+    return out
+
+
+def _read_roots(hide_processes: bool = True, hide_dirs: Sequence[str] = (),
+                allow: Sequence[str] | None = None) -> list[str]:
+    """Paths to grant reads on: ``allow`` (default: everything), except /proc (when hiding processes;
+    this process's own entry stays readable) and except the hidden directories.
+
+    Landlock grants whole hierarchies, so a hidden directory is carved out by granting each sibling
+    along the way down to it instead of its ancestors; a symbolic link is followed when granted, so a
+    link that leads into (or above) a hidden directory is left out.
+    """
+    hidden = {os.path.realpath(d) for d in hide_dirs if d}
+    if hide_processes:
+        hidden.add("/proc")
+    hidden.discard("/")
+
+    def covers(path: str) -> bool:  # path is hidden, inside one, or above one
+        return any(path == h or path.startswith(h.rstrip("/") + "/") or h.startswith(path.rstrip("/") + "/")
+                   for h in hidden)
+
+    roots: list[str] = []
+
+    def expand(directory: str) -> None:
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:
+            return
+        for name in names:
+            path = os.path.join(directory, name)
+            if path in hidden:
+                continue
+            if os.path.islink(path):
+                if not covers(os.path.realpath(path)):
+                    roots.append(path)
+                continue
+            if any(h.startswith(path + "/") for h in hidden) and os.path.isdir(path):
+                expand(path)  # an ancestor of a hidden directory: grant its other entries
+            else:
+                roots.append(path)
+
+    for top in (["/"] if allow is None else allow):
+        real = os.path.realpath(top)
+        if covers(real) and not any(h.startswith(real.rstrip("/") + "/") for h in hidden):
+            continue  # hidden, or inside a hidden directory
+        if any(h.startswith(real.rstrip("/") + "/") for h in hidden) and os.path.isdir(real):
+            expand(real)
+        elif os.path.exists(top):
+            roots.append(top)
+    if hide_processes:
+        roots.append(f"/proc/{os.getpid()}")
     return roots
 
 
-def _landlock(write_dirs: Sequence[str], write_files: Sequence[str], hide_processes: bool) -> str:
+def _landlock(write_dirs: Sequence[str], write_files: Sequence[str], hide_processes: bool,
+              hide_dirs: Sequence[str] = ()) -> str:
     abi = landlock_abi()
     if abi < 1:
         return "landlock: unavailable"
@@ -101,7 +181,9 @@ def _landlock(write_dirs: Sequence[str], write_files: Sequence[str], hide_proces
         write |= _LL_FS["REFER"]
     if abi >= 3:
         write |= _LL_FS["TRUNCATE"]
-    read = (_LL_FS["READ_FILE"] | _LL_FS["READ_DIR"]) if hide_processes else 0
+    read = (_LL_FS["READ_FILE"] | _LL_FS["READ_DIR"]) if (hide_processes or hide_dirs) else 0
+    # the interpreter (hide_processes) needs nothing outside the installation; device stacks may
+    allow = installation_roots() if hide_processes else None
     handled = write | read
     net = 0b11 if abi >= 4 else 0  # BIND_TCP | CONNECT_TCP: handled, never allowed
     scoped = 0b11 if abi >= 6 else 0  # ABSTRACT_UNIX_SOCKET | SIGNAL
@@ -118,8 +200,8 @@ def _landlock(write_dirs: Sequence[str], write_files: Sequence[str], hide_proces
     try:
         file_rights = _LL_FS["WRITE_FILE"] | (_LL_FS["TRUNCATE"] if abi >= 3 else 0)
         rules = [*((d, write | read) for d in write_dirs), *((f, file_rights) for f in write_files)]
-        if hide_processes:
-            rules += [(r, read) for r in _read_roots()]
+        if read:
+            rules += [(r, read) for r in _read_roots(hide_processes, hide_dirs, allow)]
         for path, rights in rules:
             try:
                 pfd = os.open(path, os.O_PATH | os.O_CLOEXEC)
@@ -139,7 +221,9 @@ def _landlock(write_dirs: Sequence[str], write_files: Sequence[str], hide_proces
             return f"landlock: restrict failed ({os.strerror(ctypes.get_errno())})"
     finally:
         os.close(fd)
-    parts = ["writes"] + (["other-processes"] if read else []) + (["tcp"] if net else [])
+    parts = ["writes"] + (["other-processes", "user-files"] if hide_processes else [])
+    parts += ["other-jobs"] if hide_dirs else []
+    parts += ["tcp"] if net else []
     parts += ["signals"] if scoped else []
     return f"landlock v{abi}: {'+'.join(parts)}"
 
@@ -240,6 +324,7 @@ def confine(
     block_threads: bool = False,
     block_unix_sockets: bool = True,
     hide_processes: bool = True,
+    hide_dirs: Sequence[str] = (),
     sandbox: bool = True,
 ) -> list[str]:
     """Apply every layer the OS allows; returns one line per layer saying what it did."""
@@ -260,6 +345,6 @@ def confine(
         return applied
     libc = _lib()
     libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-    applied.append(_landlock([job_dir, *write_dirs], write_files, hide_processes))
+    applied.append(_landlock([job_dir, *write_dirs], write_files, hide_processes, hide_dirs))
     applied.append(_seccomp(block_processes, block_threads, block_unix_sockets))
     return applied

@@ -78,6 +78,8 @@ def run_job(job_dir: Path, backend: Any) -> int:
             from evokernel.verify.harness import run_candidate_job
             from evokernel.verify.sandbox.confine import confine
 
+            # read before confinement: the confined candidate cannot read the reference's directory
+            preloaded = {key: Path(job[f"{key}_file"]).read_bytes() for key in ("inputs", "state")}
             confinement = confine(
                 str(job_dir),
                 address_space_bytes=job.get("address_space_bytes"),
@@ -87,11 +89,13 @@ def run_job(job_dir: Path, backend: Any) -> int:
                 block_threads=job.get("block_threads", False),
                 block_unix_sockets=job.get("block_unix_sockets", True),
                 hide_processes=job.get("hide_processes", True),
+                hide_dirs=job.get("hide_dirs", []),
                 sandbox=job.get("sandbox", True),
             )
             if job.get("device_memory_gb"):
                 backend.set_device_memory_limit(float(job["device_memory_gb"]))
-            result = run_candidate_job(job, job_dir, backend)
+            result = run_candidate_job(job, job_dir, backend, preloaded)
+            del preloaded
             result["confinement"] = confinement
         elif job["kind"] == "reference":
             from evokernel.verify.reference import run_reference_job
@@ -110,7 +114,13 @@ def run_job(job_dir: Path, backend: Any) -> int:
             "traceback": traceback.format_exc()[-4000:],
         }
     tmp = job_dir / "result.json.tmp"
-    tmp.write_text(json.dumps(result, default=str))
+    try:  # whatever a candidate left at the name (a link, a FIFO) must not redirect or block this write
+        tmp.unlink()
+    except OSError:
+        pass
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(json.dumps(result, default=str))
     os.replace(tmp, job_dir / "result.json")
     return 0
 
@@ -178,6 +188,10 @@ def _warm_up(backend: Any) -> None:
     warmup.prime_harness()  # one-time imports (torch.load, deterministic mode, dispatch modes) happen here
     if backend.interpreter:
         warmup.run()
+    import gc
+
+    gc.collect()
+    gc.freeze()  # what every job shares: never traversed again (cheap collections, fewer copied pages)
 
 
 def serve_zygote(backend_name: str) -> int:

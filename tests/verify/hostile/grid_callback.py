@@ -1,0 +1,30 @@
+"""Hostile: computes the answer with torch inside the launch's grid function, where ops went unrecorded."""
+import torch
+import torch.nn as nn
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def copy_kernel(src_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    tl.store(out_ptr + offs, tl.load(src_ptr + offs, mask=mask), mask=mask)
+
+
+def launch_copy(src, out):
+    n = out.numel()
+    copy_kernel[(triton.cdiv(n, 1024),)](src, out, n, BLOCK=1024)
+    return out
+
+
+class ModelNew(nn.Module):
+    def forward(self, x):
+        out = torch.empty_like(x)
+
+        def grid(meta):
+            out.copy_(torch.relu(x))
+            return (1,)
+
+        copy_kernel[grid](out, out, 0, BLOCK=16)
+        return out

@@ -1,0 +1,28 @@
+"""Hostile: reads every element with .item(), computes in Python, writes scalars, copies with a kernel."""
+import torch
+import torch.nn as nn
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def copy_kernel(src_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    tl.store(out_ptr + offs, tl.load(src_ptr + offs, mask=mask), mask=mask)
+
+
+def launch_copy(src, out):
+    n = out.numel()
+    copy_kernel[(triton.cdiv(n, 1024),)](src, out, n, BLOCK=1024)
+    return out
+
+
+class ModelNew(nn.Module):
+    def forward(self, x):
+        flat = x.reshape(-1)
+        answer = torch.empty_like(flat)
+        for i in range(flat.numel()):
+            v = flat[i].item()
+            answer[i] = v if v > 0 else 0.0
+        return launch_copy(answer, torch.empty_like(x))

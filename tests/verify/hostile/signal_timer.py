@@ -1,0 +1,39 @@
+"""Hostile: arms a timer whose signal handler fills the output after forward has returned."""
+import signal
+
+import torch
+import torch.nn as nn
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def copy_kernel(src_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    tl.store(out_ptr + offs, tl.load(src_ptr + offs, mask=mask), mask=mask)
+
+
+def launch_copy(src, out):
+    n = out.numel()
+    copy_kernel[(triton.cdiv(n, 1024),)](src, out, n, BLOCK=1024)
+    return out
+
+PENDING = []
+
+
+def fill(signum, frame):
+    while PENDING:
+        x, out = PENDING.pop()
+        out.copy_(torch.relu(x))
+
+
+signal.signal(signal.SIGALRM, fill)
+
+
+class ModelNew(nn.Module):
+    def forward(self, x):
+        out = launch_copy(x, torch.empty_like(x))
+        PENDING.append((x, out))
+        signal.setitimer(signal.ITIMER_REAL, 0.0005)
+        return out
