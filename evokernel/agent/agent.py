@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,9 @@ from evokernel.agent.settings import AgentSettings
 from evokernel.agent.types import Proposer
 from evokernel.memory import Memory
 
-__all__ = ["Agent", "synthesize", "make_proposer", "as_task"]
+__all__ = ["Agent", "synthesize", "make_proposer", "as_task", "REDACTED"]
+
+REDACTED = "<kept in the memory's runs table>"
 
 AttemptHook = Callable[[TaskState, AttemptRecord], None]
 
@@ -61,6 +64,9 @@ class Agent:
     ) -> None:
         self.settings = settings or AgentSettings()
         self.settings.validate()
+        if self.settings.verify.secret_inputs and self.settings.verify.input_key is None:
+            # one secret per agent: the run's inputs are unpredictable to candidates, yet the same on resume
+            self.settings.verify.input_key = secrets.token_hex(16)
         self._owned: list[Any] = []
         if isinstance(memory, Memory):
             self.memory = memory
@@ -106,10 +112,14 @@ class Agent:
             on_attempt=on_attempt,
         )
 
-    def run_config(self, **extra: Any) -> dict[str, Any]:
-        """What the run record and the memory's runs table keep about a run's configuration."""
+    def run_config(self, *, secret: bool = False, **extra: Any) -> dict[str, Any]:
+        """A run's configuration: the memory's runs table keeps the input secret (``secret=True``),
+        run records written beside outputs do not."""
+        settings = self.settings.to_dict()
+        if not secret and settings["verify"].get("input_key"):
+            settings["verify"]["input_key"] = REDACTED
         return {
-            "settings": self.settings.to_dict(),
+            "settings": settings,
             "proposer": getattr(self.proposer, "name", type(self.proposer).__name__),
             "backend": self.backend,
             **extra,
@@ -118,7 +128,7 @@ class Agent:
     async def asynthesize(self, problem: Any, *, on_attempt: AttemptHook | None = None) -> TaskResult:
         """Draft, then refine, one problem within the budget; returns its best kernel and history."""
         spec = as_task(problem)
-        run_id = self.memory.begin_run(self.run_config(task=spec.id))
+        run_id = self.memory.begin_run(self.run_config(secret=True, task=spec.id))
         loop = self.loop(run_id, on_attempt)
         state = loop.new_state(spec)
         round_index = 0

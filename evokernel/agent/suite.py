@@ -22,7 +22,7 @@ from evokernel.agent.records import AttemptRecord, TaskSpec
 from evokernel.errors import UserError
 from kernelbench.records import RESULTS_FILE, RunWriter, json_safe, make_header, read_run, result_record
 
-__all__ = ["run_agent_suite", "resume_settings", "attempt_line", "round_line"]
+__all__ = ["run_agent_suite", "resume_settings", "run_input_key", "attempt_line", "round_line"]
 
 AttemptHook = Callable[[TaskState, AttemptRecord], None]
 
@@ -79,6 +79,15 @@ def _result_line(problem: Any, state: TaskState) -> dict[str, Any]:
     )
 
 
+def run_input_key(memory: Any, run_id: str) -> str | None:
+    """The input secret an agent run used, from the memory's runs table (None when it used none)."""
+    for run in memory.runs():
+        if run.get("id") == run_id:
+            config = run.get("config") or {}
+            return ((config.get("settings") or {}).get("verify") or {}).get("input_key")
+    raise UserError(f"the memory holds no run {run_id}; resume with the memory the run was started with")
+
+
 def resume_settings(run_dir: Path) -> dict[str, Any]:
     """The header of an agent run to resume (UserError when the folder holds no agent run)."""
     run = read_run(run_dir)
@@ -125,6 +134,7 @@ async def _run(
                 f"{run_dir}: the run was started on a different problem set; pass the same --suite, --level and --filter"
             )
         run_id = str(header["run_id"])
+        agent.settings.verify.input_key = run_input_key(agent.memory, run_id)  # the same inputs as before the kill
         loop = agent.loop(run_id, on_attempt)
         states = [loop.restore_state(s) for s in specs]
         pools = loop.replay_pool(states)
@@ -132,7 +142,7 @@ async def _run(
         _rewrite(run_dir, header, states, pools)
         writer = RunWriter(run_dir, resume=True)
     else:
-        run_id = agent.memory.begin_run(agent.run_config(suite=suite, tasks=len(specs)))
+        run_id = agent.memory.begin_run(agent.run_config(secret=True, suite=suite, tasks=len(specs)))
         header = make_header(
             "agent",
             settings=agent.run_config(),

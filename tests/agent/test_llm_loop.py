@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from evokernel.agent.agent import Agent, as_task
+from evokernel.agent.agent import REDACTED, Agent, as_task
 from evokernel.agent.runrecord import write_synthesis_record
 from evokernel.agent.settings import AgentSettings
 from evokernel.memory import Memory
@@ -115,6 +115,7 @@ def test_full_loop_through_litellm(tmp_path: Path, fake_key: None, verifier) -> 
     assert all(a["prompt_chars"] > 0 and a["tokens_in"] > 0 for a in attempts)
     assert attempts[3]["verdict"]["status"] == "correct"
     assert record["ledger"]["total"]["requests"] == 4
+    assert record["settings"]["verify"]["input_key"] == REDACTED  # the input secret stays in the memory
     assert (tmp_path / "out.py").read_text() == code("relu_correct")
 
 

@@ -60,9 +60,12 @@ def make_suite(root: Path) -> Path:
 
 
 def bench_args(suite: Path, server: FakeOpenAIServer, memory: Path, out: Path) -> list[str]:
+    # both runs draw their inputs with one secret (a config file), as a resumed run does with its own
+    config = suite.parent / "settings.toml"
+    config.write_text('[verify]\ninput_key = "0123456789abcdef"\n')
     return ["bench", "--suite", str(suite), "--agent", "--model", "openai/test-model", "--api-base", server.url,
             "--memory", str(memory), "--out", str(out), "--rounds", "3", "--backend", "cpu", "--trials", "2",
-            "--no-progress"]  # fmt: skip
+            "--no-progress", "--config", str(config)]  # fmt: skip
 
 
 def memory_view(path: Path) -> dict[str, Any]:
@@ -115,6 +118,8 @@ def test_killed_bench_run_resumes_to_the_same_memory(tmp_path: Path, monkeypatch
         assert main(["bench", "--resume", str(tmp_path / "run-b"), "--no-progress"]) == 0
 
     assert memory_view(tmp_path / "b.sqlite") == memory_view(tmp_path / "a.sqlite")
+    header = json.loads((tmp_path / "run-b" / "results.jsonl").read_text().splitlines()[0])
+    assert "0123456789abcdef" not in json.dumps(header)  # the input secret stays in the memory
     assert attempts_view(tmp_path / "run-b") == attempts_view(tmp_path / "run-a")
     lines = [json.loads(line) for line in (tmp_path / "run-a" / "results.jsonl").read_text().splitlines()]
     assert all(r["worker"]["executor"] == "local" for r in lines if r["type"] == "attempt")  # where each ran
