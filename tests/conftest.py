@@ -9,6 +9,10 @@ from pathlib import Path
 
 # Must be set before litellm or triton are imported anywhere in the test session.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# Child Pythons the tests start (CLI runs, killed writers, verifier workers) run from the checkout, where
+# the source tree would shadow the installed package and its compiled ``_core``: never put the working
+# directory or the script's folder on their sys.path (Python >= 3.11).
+os.environ["PYTHONSAFEPATH"] = "1"
 
 import numpy as np
 import pytest

@@ -39,20 +39,19 @@ with Memory.open(path) as mem:
 @pytest.mark.slow
 def test_sigkill_mid_writes_keeps_every_committed_item(tmp_path, programs) -> None:
     path, report = tmp_path / "m.sqlite", tmp_path / "committed.txt"
-    child = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c", _CHILD, str(path), str(report)], stdin=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    child.stdin.write(json.dumps(programs["relu"]).encode())
-    child.stdin.close()
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and child.poll() is None:
-        if report.exists() and report.read_text().count("\n") >= 60:
-            break
-        time.sleep(0.05)
-    assert child.poll() is None, child.stderr.read().decode()[-2000:]
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait(timeout=30)
-    child.stderr.close()
+    ) as child:
+        child.stdin.write(json.dumps(programs["relu"]).encode())
+        child.stdin.close()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and child.poll() is None:
+            if report.exists() and report.read_text().count("\n") >= 60:
+                break
+            time.sleep(0.05)
+        assert child.poll() is None, child.stderr.read().decode()[-2000:]
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
     committed = [int(line) for line in report.read_text().split()]
     assert len(committed) >= 60
     with Memory.open(path) as mem:
