@@ -660,4 +660,17 @@ Reader.)doc");
       },
       "Benchmark aid: read every stored vector byte once with the scan's threads (the "
       "memory-read floor of a full scan); returns their float sum.");
+  cls.def(
+      "_scan_threads",
+      [](const ExperienceIndex& self, std::int64_t nq, std::int64_t tag_mask,
+         std::int64_t tag_value) {
+        const std::size_t n = count_arg(nq, "nq");
+        const std::uint32_t mask = u32_arg(tag_mask, "tag_mask");
+        const std::uint32_t value = u32_arg(tag_value, "tag_value");
+        py::gil_scoped_release nogil;
+        return self.scan_threads(n, mask, value);
+      },
+      py::arg("nq") = 1, py::arg("tag_mask") = 0, py::arg("tag_value") = 0,
+      "Diagnostic: the number of threads a scan of `nq` queries with this tag filter would use "
+      "(sized from the rows that pass the filter). Reader.");
 }

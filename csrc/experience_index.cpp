@@ -107,22 +107,69 @@ class Remaining {
   std::size_t top_ = 0;
 };
 
-// z(x) = (x - mean) / std over all values (population std); all values equal -> 0.
-std::vector<double> zscores(const std::vector<double>& x) {
-  const std::size_t n = x.size();
-  std::vector<double> z(n, 0.0);
-  if (n == 0) return z;
-  const auto mm = std::minmax_element(x.begin(), x.end());
-  if (*mm.first == *mm.second) return z;
+// z[i] = (x[i] - mean) / std over the n values (population std); all values equal -> 0.
+void zscores(const double* x, std::size_t n, double* z) {
+  std::fill(z, z + n, 0.0);
+  if (n == 0) return;
+  const auto mm = std::minmax_element(x, x + n);
+  if (*mm.first == *mm.second) return;
   double sum = 0.0;
-  for (double v : x) sum += v;
+  for (std::size_t i = 0; i < n; ++i) sum += x[i];
   const double mean = sum / static_cast<double>(n);
   double ss = 0.0;
-  for (double v : x) ss += (v - mean) * (v - mean);
+  for (std::size_t i = 0; i < n; ++i) ss += (x[i] - mean) * (x[i] - mean);
   const double sd = std::sqrt(ss / static_cast<double>(n));
-  if (!(sd > 0.0)) return z;
+  if (!(sd > 0.0)) return;
   for (std::size_t i = 0; i < n; ++i) z[i] = (x[i] - mean) / sd;
-  return z;
+}
+
+// Rows r < rows with (tags[r] & mask) == value: exact up to kCountExactRows rows, else
+// estimated from kCountWindows evenly spaced windows of kCountWindow rows. It only sizes a
+// scan's thread count (which never changes results), so an estimate is enough and its cost
+// stays bounded (a few thousand tags) whatever the index size.
+constexpr std::size_t kCountWindow = 256;
+constexpr std::size_t kCountWindows = 16;
+constexpr std::size_t kCountExactRows = kCountWindow * kCountWindows;
+
+// Per-thread buffers of the scans (row numbers and similarities of one block), kept between
+// calls: the pool's threads and the callers' threads scan again and again, and a scan of a
+// small index should not pay for allocations. Buffers above kKeepScratchBytes (batches of
+// many queries) are given back at the next call.
+struct ScanScratch {
+  std::vector<std::uint32_t> idx;
+  std::vector<float> sims;
+};
+constexpr std::size_t kKeepScratchBytes = std::size_t(1) << 20;
+
+ScanScratch& scan_scratch(std::size_t idx_size, std::size_t sims_size) {
+  thread_local ScanScratch scratch;
+  if (scratch.sims.capacity() * sizeof(float) > kKeepScratchBytes &&
+      sims_size * sizeof(float) <= kKeepScratchBytes) {
+    std::vector<float>().swap(scratch.sims);
+  }
+  if (scratch.idx.size() < idx_size) scratch.idx.resize(idx_size);
+  if (scratch.sims.size() < sims_size) scratch.sims.resize(sims_size);
+  return scratch;
+}
+
+std::size_t count_passing(const std::uint32_t* tags, std::size_t begin, std::size_t end,
+                          std::uint32_t mask, std::uint32_t value) {
+  std::size_t n = 0;
+  for (std::size_t r = begin; r < end; ++r) n += (tags[r] & mask) == value;
+  return n;
+}
+
+std::size_t estimate_passing(const std::uint32_t* tags, std::size_t rows, std::uint32_t mask,
+                             std::uint32_t value) {
+  if (mask == 0) return rows;
+  if (rows <= kCountExactRows) return count_passing(tags, 0, rows, mask, value);
+  std::size_t hits = 0;
+  for (std::size_t w = 0; w < kCountWindows; ++w) {
+    const std::size_t begin = (rows - kCountWindow) / (kCountWindows - 1) * w;
+    hits += count_passing(tags, begin, begin + kCountWindow, mask, value);
+  }
+  // Round up so that a filter passing a few rows is not taken for one passing none.
+  return (hits * rows + kCountExactRows - 1) / kCountExactRows;
 }
 
 }  // namespace
@@ -155,7 +202,7 @@ void AlignedBuffer::reserve(std::size_t bytes, std::size_t used) {
 
 class ExperienceIndex::TopK {
  public:
-  explicit TopK(std::size_t k) : k_(k) {}
+  explicit TopK(std::size_t k) : k_(k) { heap_.reserve(k); }
 
   static bool better(const Hit& a, const Hit& b) {
     return a.sim > b.sim || (a.sim == b.sim && a.id < b.id);
@@ -290,12 +337,13 @@ void ExperienceIndex::encode_rows(const float* vectors, std::size_t n, unsigned 
 
 void ExperienceIndex::encode_query(const float* query, float* out, std::size_t index) const {
   const double ss = sum_squares(query, dim_);
-  const std::string name = "queries[" + std::to_string(index) + "]";
   if (!std::isfinite(ss)) {
-    throw std::invalid_argument(name + " contains NaN or inf; pass finite values");
+    throw std::invalid_argument("queries[" + std::to_string(index) +
+                                "] contains NaN or inf; pass finite values");
   }
   if (!(ss > 0.0)) {
-    throw std::invalid_argument(name + " is all zeros; cosine similarity is undefined");
+    throw std::invalid_argument("queries[" + std::to_string(index) +
+                                "] is all zeros; cosine similarity is undefined");
   }
   const double norm = std::sqrt(ss);
   for (std::size_t d = 0; d < dim_; ++d) out[d] = static_cast<float>(query[d] / norm);
@@ -398,13 +446,30 @@ std::size_t ExperienceIndex::remove(const std::int64_t* ids, std::size_t n) {
 // ---------------------------------------------------------------------------------------------
 // Scans
 
-std::size_t ExperienceIndex::threads_for(std::size_t rows, std::size_t nq) const {
+std::size_t ExperienceIndex::threads_for(std::size_t rows, std::size_t passing,
+                                         std::size_t nq) const {
   std::size_t threads = num_threads();
   if (threads == 0) threads = default_threads();
-  // Work in "bytes streamed": a batch re-reads each block once per 4 queries from cache.
-  const std::size_t work = rows * row_bytes() * (1 + (nq - 1) / 4);
-  if (threads <= 1 || work < kParallelMinBytes) return 1;
+  if (threads <= 1) return 1;
+  // Work in "bytes streamed": the rows that pass the filter (a batch re-reads each block once
+  // per 4 queries from cache), plus the tags the filter reads when not every row passes.
+  const std::size_t work = passing * row_bytes() * (1 + (nq - 1) / 4) +
+                           (passing < rows ? rows * sizeof(std::uint32_t) : 0);
+  if (work < kParallelMinBytes) return 1;
   return std::max<std::size_t>(1, std::min(threads, work / kBytesPerThread));
+}
+
+std::size_t ExperienceIndex::scan_threads_locked(std::size_t nq, std::uint32_t tag_mask,
+                                                 std::uint32_t tag_value) const {
+  const std::size_t rows = size_;
+  if (nq == 0 || rows == 0 || (tag_value & ~tag_mask) != 0) return 1;
+  return threads_for(rows, estimate_passing(tags_.data(), rows, tag_mask, tag_value), nq);
+}
+
+std::size_t ExperienceIndex::scan_threads(std::size_t nq, std::uint32_t tag_mask,
+                                          std::uint32_t tag_value) const {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  return scan_threads_locked(nq, tag_mask, tag_value);
 }
 
 void ExperienceIndex::scan(const float* queries, std::size_t nq, std::size_t k,
@@ -418,7 +483,7 @@ void ExperienceIndex::scan(const float* queries, std::size_t nq, std::size_t k,
   const bool all_pass = tag_mask == 0;
   const simd::Kernels& kern = simd::active();
   const std::size_t block = std::max<std::size_t>(16, kBlockBytes / row_bytes());
-  const std::size_t threads = threads_for(rows, nq);
+  const std::size_t threads = scan_threads_locked(nq, tag_mask, tag_value);
   const std::size_t keep = std::min(k, rows);
 
   // Contiguous row ranges in whole blocks; each participating thread (slot) keeps its own
@@ -428,8 +493,6 @@ void ExperienceIndex::scan(const float* queries, std::size_t nq, std::size_t k,
   const std::size_t blocks_per_chunk = (blocks + chunks - 1) / chunks;
   struct Partial {
     std::vector<TopK> heaps;
-    std::vector<std::uint32_t> idx;
-    std::vector<float> sims;
   };
   std::vector<Partial> partial(threads);
 
@@ -438,12 +501,12 @@ void ExperienceIndex::scan(const float* queries, std::size_t nq, std::size_t k,
     const std::size_t end = std::min(rows, (chunk + 1) * blocks_per_chunk * block);
     Partial& part = partial[slot];
     if (part.heaps.empty()) {
-      part.heaps.assign(nq, TopK(keep));
-      part.idx.resize(block);
-      part.sims.resize(nq * block);
+      part.heaps.reserve(nq);
+      for (std::size_t qi = 0; qi < nq; ++qi) part.heaps.emplace_back(keep);
     }
-    std::uint32_t* idx = part.idx.data();
-    float* sims = part.sims.data();
+    ScanScratch& scratch = scan_scratch(block, nq * block);
+    std::uint32_t* idx = scratch.idx.data();
+    float* sims = scratch.sims.data();
     const std::uint32_t* tags = tags_.data();
     const std::int64_t* ids = ids_.data();
     std::size_t r = begin;
@@ -526,7 +589,7 @@ double ExperienceIndex::read_floor() const {
   std::shared_lock<std::shared_mutex> lock(mutex_);
   const std::size_t floats = size_ * row_bytes() / sizeof(float);
   if (floats == 0) return 0.0;
-  const std::size_t threads = threads_for(size_, 1);
+  const std::size_t threads = threads_for(size_, size_, 1);
   const std::size_t chunks = threads == 1 ? 1 : threads * kChunksPerThread;
   const std::size_t per_chunk = (floats / chunks + 15) / 16 * 16;
   std::vector<double> sums(chunks, 0.0);
@@ -587,35 +650,38 @@ SelectResult ExperienceIndex::select(const float* query, const SelectOptions& o)
   const std::size_t p = pool.size();
   if (p == 0) return result;
 
-  // 3. z-score fusion over the pool.
-  std::vector<double> sims(p);
+  // 3. z-score fusion over the pool (one buffer: sims, z(sim), z(Q), score).
+  std::vector<double> buf(4 * p);
+  double* const sims = buf.data();
+  double* const zs = sims + p;
+  double* const zq = zs + p;
+  double* const score = zq + p;
   for (std::size_t i = 0; i < p; ++i) sims[i] = pool[i].sim;
-  const std::vector<double> zs = zscores(sims);
-  const std::vector<double> zq = zscores(qv);
-  std::vector<double> score(p);
+  zscores(sims, p, zs);
+  zscores(qv.data(), p, zq);
   for (std::size_t i = 0; i < p; ++i) score[i] = o.w_sim * zs[i] + o.w_q * zq[i];
 
   // 4. drop Q < q_floor, lowest Q first (ties: id asc), while more than n remain.
+  std::vector<std::size_t> order;  // first the dropped candidates, then the ranking
+  order.reserve(p);
   std::vector<char> alive(p, 1);
   std::size_t remaining = p;
   if (remaining > o.n) {
-    std::vector<std::size_t> low;
     for (std::size_t i = 0; i < p; ++i) {
-      if (qv[i] < o.q_floor) low.push_back(i);
+      if (qv[i] < o.q_floor) order.push_back(i);
     }
-    std::sort(low.begin(), low.end(), [&](std::size_t a, std::size_t b) {
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
       return qv[a] < qv[b] || (qv[a] == qv[b] && pool[a].id < pool[b].id);
     });
-    for (std::size_t i : low) {
+    for (std::size_t i : order) {
       if (remaining <= o.n) break;
       alive[i] = 0;
       --remaining;
     }
+    order.clear();
   }
 
   // 5. order by score desc (ties: sim desc, id asc), then fill n slots epsilon-greedily.
-  std::vector<std::size_t> order;
-  order.reserve(remaining);
   for (std::size_t i = 0; i < p; ++i) {
     if (alive[i]) order.push_back(i);
   }

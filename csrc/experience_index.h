@@ -161,6 +161,8 @@ class ExperienceIndex {
   // [reader] Benchmark helper: read every stored vector byte once with the scan's threads and
   // return the sum (the memory-read floor of a full scan).
   double read_floor() const;
+  // [reader] Diagnostic: threads a scan of nq queries with this tag filter would use now.
+  std::size_t scan_threads(std::size_t nq, std::uint32_t tag_mask, std::uint32_t tag_value) const;
 
  private:
   struct RowValues {
@@ -182,7 +184,10 @@ class ExperienceIndex {
   void encode_rows(const float* vectors, std::size_t n, unsigned char* out) const;
   // Normalise one query into a padded float row.
   void encode_query(const float* query, float* out, std::size_t index) const;
-  std::size_t threads_for(std::size_t rows, std::size_t nq) const;
+  // Threads for a scan of `rows` rows of which about `passing` pass the tag filter, nq queries.
+  std::size_t threads_for(std::size_t rows, std::size_t passing, std::size_t nq) const;
+  std::size_t scan_threads_locked(std::size_t nq, std::uint32_t tag_mask,
+                                  std::uint32_t tag_value) const;  // caller holds a lock
   // Top-k of each query over the rows passing the filter, minus `excluded` (sorted rows).
   void scan(const float* queries, std::size_t nq, std::size_t k, std::uint32_t tag_mask,
             std::uint32_t tag_value, const std::vector<std::uint32_t>& excluded,

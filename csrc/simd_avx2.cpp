@@ -24,11 +24,6 @@ inline __m128 reduce4(__m256 a, __m256 b, __m256 c, __m256 d) {
 // Rows ahead of the current tile whose lines a gathered scan prefetches.
 constexpr std::size_t kAhead = 8;
 
-inline void prefetch_row(const void* p, std::size_t bytes) {
-  const char* c = static_cast<const char*>(p);
-  for (std::size_t off = 0; off < bytes; off += 64) _mm_prefetch(c + off, _MM_HINT_T1);
-}
-
 // The arithmetic of one (query, row) pair, shared bit for bit with simd_avx512.cpp: two 8-lane
 // accumulators over the even and the odd 8-float blocks, each in dimension order (two chains
 // halve the FMA latency per row), then even + odd, then the reduce4 tree.
@@ -58,6 +53,30 @@ inline void rows_x1(const float* q, const T* const* x, std::size_t pdim, float* 
     _mm_store_ps(tmp, s);
     for (int r = 0; r < R; ++r) out[r] = tmp[r];
   }
+}
+
+// One query against 4 gathered rows (a tag filter skipped some), 16-float block by block:
+// each block of the query is loaded once for the 4 rows, and the 4 rows' misses are in flight
+// together. Meanwhile the line of each of the 4 rows xn[r] (a later tile) that the same block
+// will need is prefetched, one prefetch per line, unless xn is null. pair_acc's arithmetic.
+template <typename T>
+inline void gathered_x1(const float* q, const T* const* x, const T* const* xn, std::size_t pdim,
+                        float* out) {
+  constexpr std::size_t kPerLine = 64 / (16 * sizeof(T));  // 16-float blocks per line
+  __m256 a0[4], a1[4];
+  for (int r = 0; r < 4; ++r) a0[r] = a1[r] = _mm256_setzero_ps();
+  for (std::size_t d = 0; d < pdim; d += 16) {
+    const __m256 q0 = _mm256_loadu_ps(q + d);
+    const __m256 q1 = _mm256_loadu_ps(q + d + 8);
+    const bool fetch = xn != nullptr && (d / 16) % kPerLine == 0;
+    for (int r = 0; r < 4; ++r) {
+      if (fetch) _mm_prefetch(reinterpret_cast<const char*>(xn[r] + d), _MM_HINT_T1);
+      a0[r] = _mm256_fmadd_ps(load8(x[r] + d), q0, a0[r]);
+      a1[r] = _mm256_fmadd_ps(load8(x[r] + d + 8), q1, a1[r]);
+    }
+  }
+  _mm_storeu_ps(out, reduce4(_mm256_add_ps(a0[0], a1[0]), _mm256_add_ps(a0[1], a1[1]),
+                             _mm256_add_ps(a0[2], a1[2]), _mm256_add_ps(a0[3], a1[3])));
 }
 
 // Three queries against two rows (x[1] may repeat x[0]); writes the first R rows' results.
@@ -90,7 +109,6 @@ inline void rows2_x3(const float* q, std::size_t pdim, const T* const* x, float*
 template <typename T>
 void dot_impl(const float* queries, std::size_t nq, const T* base, std::size_t pdim,
               const std::uint32_t* rows, std::size_t count, float* out) {
-  const std::size_t row_bytes = pdim * sizeof(T);
   std::size_t qi = 0;
   for (; qi + 3 <= nq; qi += 3) {
     const float* q = queries + qi * pdim;
@@ -110,16 +128,17 @@ void dot_impl(const float* queries, std::size_t nq, const T* base, std::size_t p
     float* o = out + qi * count;
     std::size_t i = 0;
     for (; i + 4 <= count; i += 4) {
-      // Gathered rows (a tag filter skipped some): fetch the next tile's rows ahead; runs of
-      // consecutive rows are left to the hardware prefetcher.
-      if (i + kAhead + 4 <= count && rows[i + kAhead + 3] - rows[i + kAhead] != 3) {
-        for (std::size_t r = kAhead; r < kAhead + 4; ++r) {
-          prefetch_row(base + rows[i + r] * pdim, row_bytes);
-        }
-      }
       const T* x[4] = {base + rows[i] * pdim, base + rows[i + 1] * pdim,
                        base + rows[i + 2] * pdim, base + rows[i + 3] * pdim};
-      rows_x1<4>(q, x, pdim, o + i);
+      if (rows[i + 3] - rows[i] == 3) {
+        rows_x1<4>(q, x, pdim, o + i);  // consecutive rows: left to the hardware prefetcher
+        continue;
+      }
+      // Gathered rows: prefetch the tile kAhead rows ahead while computing this one.
+      const T* xn[4] = {nullptr, nullptr, nullptr, nullptr};
+      const bool ahead = i + kAhead + 4 <= count;
+      for (std::size_t r = 0; ahead && r < 4; ++r) xn[r] = base + rows[i + kAhead + r] * pdim;
+      gathered_x1(q, x, ahead ? xn : nullptr, pdim, o + i);
     }
     const std::size_t left = count - i;
     if (left > 0) {

@@ -5,9 +5,12 @@
 // accumulated in dimension order, the same reduction tree), so the two x86 levels return
 // bit-identical similarities. What AVX-512 adds is the batch kernel: a zmm register holds the
 // same 8 lanes of two rows side by side, which with 32 registers gives a 4-row x 4-query tile
-// with two accumulators per pair.
-// The single-query kernel stays 256 bits wide: it is bound by memory bandwidth, and streaming
-// with 512-bit loads measured slower than with 256-bit loads on the CPUs we tried.
+// with two accumulators per pair; and, for rows of up to 256 floats, a single-query kernel
+// that keeps the query in 16 zmm registers: a zmm accumulator over 16-float blocks holds the
+// even-block lanes in its low half and the odd-block lanes in its high half, which is the
+// AVX2 pair's two accumulators, and a row then costs half the loads.
+// Streaming rows from memory with 512-bit loads measured slower than with 256-bit loads on
+// the CPUs we tried, so contiguous rows are still loaded in 256-bit halves.
 #include <immintrin.h>
 
 #include "simd.h"
@@ -88,6 +91,102 @@ inline void rows_x1(const float* q, const T* const* x, std::size_t pdim, float* 
   }
 }
 
+// 16 floats of a row. Contiguous runs load them as two 256-bit halves: streaming rows from
+// memory with 512-bit loads measured slower than with 256-bit loads on the CPUs we tried
+// (as for the batch kernel); for gathered rows (tag-filtered, mostly from cache) full 512-bit
+// loads measured faster.
+inline __m512 load16(const float* p) { return load_pair(p, p + 8); }
+inline __m512 load16(const std::uint16_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+inline __m512 load16_gathered(const float* p) { return _mm512_loadu_ps(p); }
+inline __m512 load16_gathered(const std::uint16_t* p) { return load16(p); }
+
+// pair_acc's even + odd, from one zmm accumulator over 16-float blocks: its low half holds the
+// even-block lanes and its high half the odd-block lanes, each summed in dimension order.
+inline __m256 fold(__m512 v) { return _mm256_add_ps(low8(v), high8(v)); }
+
+// One query of NB 16-float blocks (pdim = 16 * NB <= 256) held in registers, against one row:
+// pair_acc's arithmetic as a single zmm chain, and no query loads (a row costs NB loads).
+template <int NB, typename T>
+inline __m512 row_acc(const __m512* qr, const T* x) {
+  __m512 a = _mm512_setzero_ps();
+  for (int b = 0; b < NB; ++b) a = _mm512_fmadd_ps(load16(x + 16 * b), qr[b], a);
+  return a;
+}
+
+// row_acc for 8 gathered rows x[r] at once, block by block, so that 8 rows' misses are in
+// flight together; meanwhile the line of each of the next 8 rows xn[r] that the same block
+// will need is prefetched (one prefetch per line, spread among the loads), unless xn is null.
+template <int NB, typename T>
+inline void rows8_acc(const __m512* qr, const T* const* x, const T* const* xn, __m512* acc) {
+  constexpr int kPerLine = static_cast<int>(64 / (16 * sizeof(T)));  // blocks per line
+  for (int r = 0; r < 8; ++r) acc[r] = _mm512_setzero_ps();
+  for (int b = 0; b < NB; ++b) {
+    for (int r = 0; r < 8; ++r) {
+      if (xn != nullptr && b % kPerLine == 0) {
+        _mm_prefetch(reinterpret_cast<const char*>(xn[r] + 16 * b), _MM_HINT_T1);
+      }
+      acc[r] = _mm512_fmadd_ps(load16_gathered(x[r] + 16 * b), qr[b], acc[r]);
+    }
+  }
+}
+
+// The single-query scan for pdim = 16 * NB <= 256: the query stays in registers, 8 rows per
+// step. A run of 8 consecutive rows is read row after row (sequential addresses keep the
+// hardware prefetcher streaming; out-of-order execution overlaps the rows' independent
+// chains); 8 gathered rows go through rows8_acc, which prefetches the next 8.
+template <int NB, typename T>
+void scan_qreg(const float* q, const T* base, const std::uint32_t* rows, std::size_t count,
+               float* out) {
+  constexpr std::size_t pdim = 16 * NB;
+  __m512 qr[NB];
+  for (int b = 0; b < NB; ++b) qr[b] = _mm512_loadu_ps(q + 16 * b);
+  std::size_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    __m512 a[8];
+    if (rows[i + 7] - rows[i] == 7) {
+      const T* x = base + rows[i] * pdim;
+      for (int r = 0; r < 8; ++r) a[r] = row_acc<NB>(qr, x + r * pdim);
+    } else {
+      const T* x[8];
+      const T* xn[8];
+      const bool ahead = i + 16 <= count;
+      for (int r = 0; r < 8; ++r) {
+        x[r] = base + rows[i + r] * pdim;
+        xn[r] = ahead ? base + rows[i + 8 + r] * pdim : nullptr;
+      }
+      rows8_acc<NB>(qr, x, ahead ? xn : nullptr, a);
+    }
+    _mm_storeu_ps(out + i, reduce4(fold(a[0]), fold(a[1]), fold(a[2]), fold(a[3])));
+    _mm_storeu_ps(out + i + 4, reduce4(fold(a[4]), fold(a[5]), fold(a[6]), fold(a[7])));
+  }
+  for (; i < count; i += 4) {
+    __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                   _mm512_setzero_ps()};
+    const std::size_t n = count - i < 4 ? count - i : 4;
+    for (std::size_t r = 0; r < n; ++r) a[r] = row_acc<NB>(qr, base + rows[i + r] * pdim);
+    alignas(16) float tmp[4];
+    _mm_store_ps(tmp, reduce4(fold(a[0]), fold(a[1]), fold(a[2]), fold(a[3])));
+    for (std::size_t r = 0; r < n; ++r) out[i + r] = tmp[r];
+  }
+}
+
+template <typename T>
+using ScanFn = void (*)(const float*, const T*, const std::uint32_t*, std::size_t, float*);
+
+// scan_qreg for pdim = 16 * nb, nb = 1..16; nullptr for wider rows (which take rows_x1).
+template <typename T>
+ScanFn<T> scan_qreg_for(std::size_t nb) {
+  static constexpr ScanFn<T> table[17] = {
+      nullptr,           scan_qreg<1, T>,  scan_qreg<2, T>,  scan_qreg<3, T>,
+      scan_qreg<4, T>,   scan_qreg<5, T>,  scan_qreg<6, T>,  scan_qreg<7, T>,
+      scan_qreg<8, T>,   scan_qreg<9, T>,  scan_qreg<10, T>, scan_qreg<11, T>,
+      scan_qreg<12, T>,  scan_qreg<13, T>, scan_qreg<14, T>, scan_qreg<15, T>,
+      scan_qreg<16, T>};
+  return nb <= 16 ? table[nb] : nullptr;
+}
+
 // Four queries against four rows (x holds 4 row pointers; unused ones repeat a valid row).
 // acc[p][j][h]: rows 2p (low half) and 2p+1 (high half), query j, even (h=0) or odd blocks.
 // Writes the first R rows' results.
@@ -144,6 +243,12 @@ void dot_impl(const float* queries, std::size_t nq, const T* base, std::size_t p
       if (left == 1) rows4_x4<1>(q, pdim, x, o + i, count);
       if (left == 2) rows4_x4<2>(q, pdim, x, o + i, count);
       if (left == 3) rows4_x4<3>(q, pdim, x, o + i, count);
+    }
+  }
+  if (qi < nq) {
+    if (const ScanFn<T> scan = scan_qreg_for<T>(pdim / 16)) {
+      for (; qi < nq; ++qi) scan(queries + qi * pdim, base, rows, count, out + qi * count);
+      return;
     }
   }
   for (; qi < nq; ++qi) {
