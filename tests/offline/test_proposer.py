@@ -1,0 +1,102 @@
+"""OfflineProposer: the Proposer protocol, unsupported programs, mixed plans, memory-guided drafts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import torch
+
+from evokernel.agent.offline import OfflineProposer
+from evokernel.agent.offline import space as S
+from evokernel.agent.types import Proposer, ProposalRequest
+from evokernel.memory.records import Item, Retrieved
+
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+
+
+def _request(source: str, **kw) -> ProposalRequest:
+    base = dict(task_id="t", task_name="t", task_source=source, backend="cpu", stage="draft", attempt=0, seed=0)
+    base.update(kw)
+    return ProposalRequest(**base)
+
+
+def _propose(proposer: OfflineProposer, request: ProposalRequest):
+    return asyncio.run(proposer.propose(request))
+
+
+def test_is_a_proposer_and_records_its_configuration(make_problem, pair, close):
+    src = make_problem("torch.softmax(x, dim=-1) * 2.0", "[torch.randn(4, 50)]")
+    proposer = OfflineProposer()
+    assert isinstance(proposer, Proposer) and proposer.name == "offline"
+    proposal = _propose(proposer, _request(src))
+    assert proposal.code and proposal.error is None
+    off = proposal.meta["offline"]
+    assert off["families"][0] == "softmax" and off["policy"] == "strict" and off["plan_signature"]
+    assert set(off["config"]) >= {"softmax"} and off["origin"]["softmax"].startswith("sampled")
+    json.dumps(proposal.meta)  # stored with the memory item
+
+
+def test_unsupported_program_names_the_operators(make_problem):
+    src = make_problem("torch.sort(x, dim=-1)[0]", "[torch.randn(4, 5)]")
+    proposal = _propose(OfflineProposer(), _request(src))
+    assert proposal.code is None and "aten.sort" in proposal.error
+    assert proposal.meta["offline"]["unsupported"] == ["aten.sort.default"]
+
+
+def test_partial_lowering_is_mixed_and_says_so(make_problem, pair, close):
+    src = make_problem("torch.relu(torch.sort(x, dim=-1)[0] * 2.0) + 1.0", "[torch.randn(4, 5)]")
+    proposal = _propose(OfflineProposer(), _request(src))
+    off = proposal.meta["offline"]
+    assert proposal.code is not None and off["policy"] == "mixed" and off["torch_ops"] == ["aten.sort.default"]
+    strict = _propose(OfflineProposer(policy="strict"), _request(src))
+    assert strict.code is None and "aten.sort.default" in strict.error
+
+
+def test_refining_is_skipped_on_the_cpu(make_problem):
+    src = make_problem("torch.relu(x)", "[torch.randn(4, 5)]")
+    proposal = _propose(OfflineProposer(), _request(src, stage="refine"))
+    assert proposal.code is None and "skipped" in proposal.error
+    assert proposal.meta["offline"]["skipped"] == "refine-on-cpu"
+
+
+def test_refining_on_a_gpu_backend_mutates_the_start_point(make_problem):
+    src = make_problem("torch.relu(x)", "[torch.randn(4, 5)]")
+    cfg = {"elementwise": S.default_config("elementwise")}
+    start = Item(kind="experience", task_id="t", task_name="t", backend="cuda", stage="draft", code="", lesson="",
+                 outcome={}, reward=1.0, parent_id=None, run_id=None, feasible=True, latency_ms=1.0,
+                 meta={"offline": {"config": cfg}}, id=5)  # fmt: skip
+    proposal = _propose(OfflineProposer(), _request(src, stage="refine", backend="cuda", start_point=start))
+    new = proposal.meta["offline"]["config"]["elementwise"]
+    assert proposal.code and sum(new[k] != cfg["elementwise"][k] for k in new) == 1
+
+
+def test_memory_of_a_good_configuration_fixes_a_hard_case(make_problem, pair, error):
+    """Long rows make a one-pass softmax wrong; drafts sampled without memory sometimes pick it,
+    drafts that reuse a feasible experience's configuration do not."""
+    src = make_problem("torch.softmax(x, dim=-1)", "[torch.randn(3, 3000)]")
+    proposer = OfflineProposer()
+    wrong = 0
+    risky_seed = None
+    for seed in range(24):
+        off = _propose(proposer, _request(src, seed=seed)).meta["offline"]
+        if off["config"]["softmax"]["mode"] == "one_pass":
+            wrong += 1
+            risky_seed = seed
+    assert wrong > 0 and risky_seed is not None
+    # run one of the risky drafts: it really is wrong on this task
+    from evokernel.agent.offline.codegen import generate
+
+    risky = _propose(proposer, _request(src, seed=risky_seed)).meta["offline"]["config"]
+    assert error(*pair(src, generate(src, risky))) > 1e-3
+    good = {"softmax": {**S.default_config("softmax"), "mode": "online"}}
+    item = Item(kind="experience", task_id="other", task_name="other", backend="cpu", stage="draft", code="",
+                lesson="", outcome={}, reward=1.0, parent_id=None, run_id=None, feasible=True,
+                meta={"offline": {"config": good}}, id=7, q_draft=0.5)  # fmt: skip
+    for seed in range(24):
+        proposal = _propose(proposer, _request(src, seed=seed, context=[Retrieved(item, 0.9, 1.0)]))
+        assert proposal.meta["offline"]["config"]["softmax"]["mode"] == "online"
+        assert proposal.meta["offline"]["origin"]["softmax"] == "memory:7"
+    expected, got = pair(src, generate(src, proposal.meta["offline"]["config"]))
+    torch.testing.assert_close(got[0], expected[0], atol=1e-5, rtol=1e-4)
