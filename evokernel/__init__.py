@@ -6,8 +6,7 @@ litellm at import time).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from evokernel._lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -43,13 +42,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = ["__version__", *_EXPORTS]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'evokernel' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
 
 
 def __dir__() -> list[str]:

@@ -5,8 +5,7 @@ Public names are imported lazily so that `import kernelbench` stays cheap (no to
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from evokernel._lazy import lazy_getattr
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
@@ -30,13 +29,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'kernelbench' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
 
 
 def __dir__() -> list[str]:

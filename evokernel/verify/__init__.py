@@ -8,8 +8,7 @@ Public API (imported lazily; ``import evokernel.verify`` does not import torch):
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from evokernel._lazy import lazy_getattr
 
 _EXPORTS: dict[str, str] = {
     "VerifySettings": "evokernel.verify.settings",
@@ -36,13 +35,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'evokernel.verify' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
 
 
 def __dir__() -> list[str]:

@@ -12,8 +12,7 @@ choices), :mod:`.drafting` picks configurations from memory or by sampling, and
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from evokernel._lazy import lazy_getattr
 
 _EXPORTS: dict[str, str] = {
     "OfflineProposer": "evokernel.agent.offline.proposer",
@@ -26,10 +25,4 @@ _EXPORTS: dict[str, str] = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'evokernel.agent.offline' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
