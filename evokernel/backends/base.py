@@ -110,6 +110,11 @@ class Backend:
         """Time ``fn(inputs)`` over fresh input sets; device backends only."""
         raise NotImplementedError(f"backend {self.name} does not time kernels")
 
+    def profile_kernels(self, fn: Callable[[Any], Any], inputs: Any, runs: int = 3) -> list[dict[str, Any]] | None:
+        """Device time per kernel over ``runs`` calls of ``fn(inputs)``: rows {"name", "calls",
+        "device_us"} per call, or None where the backend has no profiler."""
+        return None
+
     def classify_error(self, exc: BaseException) -> DeviceFault | None:
         """A device fault (illegal address, device OOM) hidden in an exception, or None."""
         text = f"{type(exc).__name__}: {exc}".lower()
@@ -131,6 +136,7 @@ class DeviceBackend(Backend):
     flush_bytes = 256 * 1024 * 1024  # larger than any current L2 / L2-like cache
 
     _FAULTS: tuple[tuple[str, str], ...] = ()
+    profiler_activity: str | None = None  # torch.profiler.ProfilerActivity member, where torch profiles the device
 
     def __init__(self, module: Any | None = None) -> None:
         self._module = module
@@ -199,6 +205,26 @@ class DeviceBackend(Backend):
             samples.append(float(start.elapsed_time(stop)))
         del flush
         return summarize(samples)
+
+    def profile_kernels(self, fn: Callable[[Any], Any], inputs: Any, runs: int = 3) -> list[dict[str, Any]] | None:
+        """torch.profiler over ``runs`` warm calls: each kernel's device time and launches per call."""
+        if self.profiler_activity is None:
+            return None
+        from torch.profiler import ProfilerActivity, profile
+
+        fn(inputs)
+        self.synchronize()
+        with profile(activities=[getattr(ProfilerActivity, self.profiler_activity)]) as prof:
+            for _ in range(runs):
+                fn(inputs)
+            self.synchronize()
+        rows = []
+        for event in prof.key_averages():
+            device_us = float(getattr(event, "self_device_time_total", 0.0) or 0.0)
+            if device_us > 0:  # kernels, copies and memsets; host-side runtime calls have no device time
+                rows.append({"name": str(event.key), "calls": event.count / runs, "device_us": device_us / runs})
+        rows.sort(key=lambda r: -r["device_us"])
+        return rows[:64]
 
     def classify_error(self, exc: BaseException) -> DeviceFault | None:
         text = f"{type(exc).__name__}: {exc}".lower()

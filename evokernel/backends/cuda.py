@@ -17,6 +17,7 @@ class CudaBackend(DeviceBackend):
     """``name`` is "cuda" or "rocm"; the device type is "cuda" for both."""
 
     device_type = "cuda"
+    profiler_activity = "CUDA"  # ROCm builds of torch report HIP kernels under the same activity
     _FAULTS = (
         ("illegal memory access", "cuda_illegal_address"),
         ("illegal address", "cuda_illegal_address"),

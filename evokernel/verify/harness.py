@@ -400,6 +400,10 @@ def _timing(job: dict[str, Any], job_dir: Path, backend: Any, model: Any, cases:
                       message=trim(f"during timing: {type(exc).__name__}: {exc}"))
         return
     result["timing"] = stats.to_dict()
+    try:  # where the device time goes, for the refining prompt; optional, so a failure only loses it
+        result["profile"] = backend.profile_kernels(call, input_sets[0])
+    except Exception as exc:  # noqa: BLE001
+        result["profile_error"] = trim(f"{type(exc).__name__}: {exc}")
     # Correctness re-check after timing, on the first trial's inputs.
     progress("recheck")
     torch.manual_seed(int(trials[0]["seed"]))

@@ -40,6 +40,7 @@ class Verdict:
     speedup_eager: float | None = None
     speedup_compile: float | None = None
     flagged: bool = False
+    profile: str | None = None  # where the device time goes (GPU backends with a profiler), for refining
     sizes: dict[str, int] = field(default_factory=dict)
     wall_s: float = 0.0
     signal: str | None = None

@@ -44,6 +44,7 @@ from evokernel.verify.rules import rule_message
 from evokernel.verify.sandbox.pool import Outcome, SpawnPool, ZygotePool, supervise
 from evokernel.verify.settings import VerifySettings
 from evokernel.verify.static_gate import check_candidate
+from evokernel.verify.profile import clean_rows, summarize_profile
 from evokernel.verify.timing import Handshake, cache_get, cache_key, cache_put, timing_fields
 from evokernel.verify.verdict import STATUSES, Verdict
 
@@ -172,6 +173,7 @@ def _sanitize(result: dict[str, Any]) -> dict[str, Any]:
         "ops": _strings(result.get("ops")),
         "cases": cases if isinstance(cases, dict) else {},
         "timing": result.get("timing") if isinstance(result.get("timing"), dict) else None,
+        "profile": clean_rows(result.get("profile")),
         "traceback": str(result.get("traceback", ""))[-4000:],
         OUTPUTS_DIGEST: result.get(OUTPUTS_DIGEST) if isinstance(result.get(OUTPUTS_DIGEST), str) else None,
         "recheck_sha256": result.get("recheck_sha256") if isinstance(result.get("recheck_sha256"), str) else None,
@@ -515,8 +517,11 @@ class Verifier:
         except Exception:
             recheck = None
         first = ref.cases[0]["name"]
-        return timing_fields(result.get("timing"), recheck, ref.expected[first], ref.inputs[first],
-                             self._baseline(ref, s, backend, pool), s.atol, s.rtol, s.flag_speedup, checks)
+        fields = timing_fields(result.get("timing"), recheck, ref.expected[first], ref.inputs[first],
+                               self._baseline(ref, s, backend, pool), s.atol, s.rtol, s.flag_speedup, checks)
+        if "latency_ms" in fields and fields.get("status") is None:
+            fields["profile"] = summarize_profile(result.get("profile"), fields["latency_ms"])
+        return fields
 
     def _baseline(self, ref: _Reference, s: VerifySettings, backend: Any, pool: Any) -> dict[str, Any]:
         """Eager and torch.compile timings of the reference: memory, then the cache file, then a worker."""

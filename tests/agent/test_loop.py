@@ -16,6 +16,7 @@ import pytest
 
 from evokernel.agent.knowledge import ensure_knowledge
 from evokernel.agent.loop import AgentLoop
+from evokernel.agent.prompts import build_messages
 from evokernel.agent.records import TaskSpec
 from evokernel.agent.settings import AgentSettings
 from evokernel.agent.types import Proposal, ProposalRequest
@@ -70,7 +71,8 @@ class StubVerifier:
         latency = float(words[1]) if len(words) > 1 else None
         return FakeVerdict(
             {"status": status, "feasible": status == "correct", "message": f"{status} message",
-             "latency_ms": latency, "kernels_launched": ["k"] if status == "correct" else []}
+             "latency_ms": latency, "kernels_launched": ["k"] if status == "correct" else [],
+             "profile": f"device time per forward: {latency} ms" if latency else None}
         )
 
 
@@ -163,6 +165,12 @@ def test_draft_then_refine_rewards_and_q_values(memory: Memory) -> None:
     # refining: the start point is the first correct kernel; it and the context get Q_refine updates
     start = ids[3]
     assert state.attempts[4].start_point_id == start and state.attempts[5].start_point_id == start
+    # refining requests carry the start point's profile, and the prompt shows it
+    refine_requests = [r for r in proposer.requests if r.stage == "refine"]
+    assert [r.profile for r in refine_requests] == ["device time per forward: 2.0 ms"] * 2
+    assert all(r.profile is None for r in proposer.requests if r.stage == "draft")
+    user = build_messages(refine_requests[0])[-1]["content"]
+    assert "## Profile of the kernel to improve\ndevice time per forward: 2.0 ms" in user
     q_start = 0.2 * raw[4]
     q_start += 0.2 * (raw[5] - q_start)
     assert memory.get(start).q_refine == pytest.approx(q_start)

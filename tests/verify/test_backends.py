@@ -118,3 +118,16 @@ def test_real_cuda_timing() -> None:
     x = torch.randn(1 << 20, device=backend.device())
     stats = backend.time_runs(lambda inputs: inputs[0] * 2, [[x]], runs=20, warmup=3)
     assert stats.runs == 20 and stats.median_ms > 0
+
+
+@pytest.mark.gpu
+def test_real_cuda_profile_names_the_kernels() -> None:
+    backend = get_backend("cuda")
+    x = torch.randn(1 << 20, device=backend.device())
+    rows = backend.profile_kernels(lambda inputs: (inputs[0] * 2).sum(), [x], runs=3)
+    assert rows and all(r["device_us"] > 0 for r in rows)
+    assert sum(r["calls"] for r in rows) >= 2  # the multiply and the reduction, per call
+
+
+def test_backends_without_a_profiler_give_none() -> None:
+    assert get_backend("cpu").profile_kernels(lambda inputs: inputs[0] * 2, [torch.ones(3)]) is None

@@ -49,6 +49,9 @@ def test_correct_candidate_is_timed_and_compared(timed, data) -> None:
     assert verdict.speedup_eager == pytest.approx(0.5) and verdict.speedup_compile is None
     assert not verdict.flagged
     assert verdict.checks["recheck"] == "pass"
+    # the worker's profile rows, summarized parent-side: 1.6 of the 2 ms on the device
+    assert verdict.profile.startswith("device time per forward: 1.6 ms in 3 kernel launches")
+    assert "80% of it on the device" in verdict.profile and "fake_kernel" in verdict.profile
     stored = json.loads(cache.read_text())
     assert len(stored) == 1 and next(iter(stored.values()))["eager"]["runs"] == 5
 
@@ -57,6 +60,7 @@ def test_incorrect_candidate_is_not_timed(timed, data) -> None:
     verifier, _, _ = timed
     verdict = verifier.evaluate(data.problem("relu"), data.hostile("identity_relu"))
     assert verdict.status == "incorrect" and verdict.timing is None and verdict.latency_ms is None
+    assert verdict.profile is None
 
 
 @pytest.mark.slow
