@@ -40,11 +40,11 @@ from evokernel.verify.jobfiles import OUTPUTS_DIGEST, read_job_file, read_job_te
 from evokernel.verify.judge import judge
 from evokernel.verify.messages import crash_location, trim
 from evokernel.verify.problem import ProblemSpec, resolve_problem
+from evokernel.verify.profile import clean_rows, summarize_profile
 from evokernel.verify.rules import rule_message
 from evokernel.verify.sandbox.pool import Outcome, SpawnPool, ZygotePool, supervise
 from evokernel.verify.settings import VerifySettings
 from evokernel.verify.static_gate import check_candidate
-from evokernel.verify.profile import clean_rows, summarize_profile
 from evokernel.verify.timing import Handshake, cache_get, cache_key, cache_put, timing_fields
 from evokernel.verify.verdict import STATUSES, Verdict
 
@@ -174,6 +174,7 @@ def _sanitize(result: dict[str, Any]) -> dict[str, Any]:
         "cases": cases if isinstance(cases, dict) else {},
         "timing": result.get("timing") if isinstance(result.get("timing"), dict) else None,
         "profile": clean_rows(result.get("profile")),
+        "profile_error": str(result["profile_error"])[:300] if result.get("profile_error") else None,
         "traceback": str(result.get("traceback", ""))[-4000:],
         OUTPUTS_DIGEST: result.get(OUTPUTS_DIGEST) if isinstance(result.get(OUTPUTS_DIGEST), str) else None,
         "recheck_sha256": result.get("recheck_sha256") if isinstance(result.get("recheck_sha256"), str) else None,
@@ -521,6 +522,12 @@ class Verifier:
                                self._baseline(ref, s, backend, pool), s.atol, s.rtol, s.flag_speedup, checks)
         if "latency_ms" in fields and fields.get("status") is None:
             fields["profile"] = summarize_profile(result.get("profile"), fields["latency_ms"])
+            if fields["profile"]:
+                checks["profile"] = "pass"
+            elif result.get("profile_error"):
+                checks["profile"] = f"failed (timing kept): {result['profile_error']}"
+            else:
+                checks["profile"] = "skipped: no profiler for this backend"
         return fields
 
     def _baseline(self, ref: _Reference, s: VerifySettings, backend: Any, pool: Any) -> dict[str, Any]:

@@ -52,6 +52,7 @@ def test_correct_candidate_is_timed_and_compared(timed, data) -> None:
     # the worker's profile rows, summarized parent-side: 1.6 of the 2 ms on the device
     assert verdict.profile.startswith("device time per forward: 1.6 ms in 3 kernel launches")
     assert "80% of it on the device" in verdict.profile and "fake_kernel" in verdict.profile
+    assert verdict.checks["profile"] == "pass"
     stored = json.loads(cache.read_text())
     assert len(stored) == 1 and next(iter(stored.values()))["eager"]["runs"] == 5
 
