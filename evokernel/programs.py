@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evokernel._ast import parse as parse_python
 from evokernel.errors import UserError
 
 __all__ = [
@@ -57,7 +58,7 @@ def read_source(path: str | Path) -> str:
 
 def _parse(source: str, filename: str) -> ast.Module:
     try:
-        return ast.parse(source, filename=filename)
+        return parse_python(source, filename=filename)
     except SyntaxError as exc:
         raise ProblemError(
             f"{filename}:{exc.lineno}: syntax error in the problem: {exc.msg}; fix the problem file"

@@ -19,6 +19,7 @@ import logging
 import re
 from pathlib import Path
 
+from evokernel._ast import parse as parse_python
 from evokernel.errors import UserError
 from evokernel.programs import read_source
 from kernelbench.problem import Problem, level_from_parts, make_problem, natural_key
@@ -64,7 +65,7 @@ def select(
 
 def _defines_problem(source: str) -> bool:
     try:
-        tree = ast.parse(source)
+        tree = parse_python(source)
     except SyntaxError:
         return True  # let make_problem report the syntax error with the file name
     names: set[str] = set()

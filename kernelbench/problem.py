@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evokernel._ast import parse as parse_python
 from evokernel.programs import ProblemError, ProgramProfile, profile_program, size_constants, source_hash
 
 __all__ = ["Problem", "make_problem", "level_from_parts", "natural_key"]
@@ -85,7 +86,7 @@ def _signature(fn: ast.FunctionDef) -> str:
 
 def _model_signatures(source: str, filename: str) -> tuple[str, str]:
     try:
-        tree = ast.parse(source, filename=filename)
+        tree = parse_python(source, filename=filename)
     except SyntaxError as exc:
         raise ProblemError(
             f"{filename}:{exc.lineno}: syntax error in the problem: {exc.msg}; fix the problem file"

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evokernel._ast import parse as parse_python
 from evokernel.programs import REQUIRED_NAMES, ProblemError, read_source, size_constants, source_hash
 
 __all__ = ["ProblemSpec", "resolve_problem"]
@@ -64,7 +65,7 @@ def resolve_problem(problem: Any) -> ProblemSpec:
             "or an object with a .source attribute"
         )
     size_constants(source, filename)  # parses: a syntax error becomes a ProblemError naming the line
-    missing = [n for n in REQUIRED_NAMES if n not in _bound_names(ast.parse(source))]
+    missing = [n for n in REQUIRED_NAMES if n not in _bound_names(parse_python(source))]
     if missing:
         raise ProblemError(
             f"{filename}: missing {', '.join(missing)}; a KernelBench problem defines "

@@ -18,6 +18,7 @@ import sys
 import types
 from dataclasses import dataclass
 
+from evokernel._ast import parse as parse_python
 from evokernel.verify.rules import rule_message
 
 __all__ = ["GateResult", "Finding", "check_candidate", "defines_model_new", "ALLOWED_IMPORTS"]
@@ -607,7 +608,7 @@ def _line_text(source: str, line: int) -> str:
 def defines_model_new(source: str) -> bool:
     """True when the source parses and binds ModelNew at module level (used by the CLI's input check)."""
     try:
-        tree = ast.parse(source)
+        tree = parse_python(source)
     except SyntaxError:
         return True  # a syntax error is the candidate's problem, reported as compile_error
     for stmt in tree.body:
@@ -625,7 +626,7 @@ def defines_model_new(source: str) -> bool:
 def check_candidate(source: str, filename: str = "candidate.py") -> GateResult | None:
     """None when the candidate passes the gate, else the first reason it does not."""
     try:
-        tree = ast.parse(source, filename=filename)
+        tree = parse_python(source, filename=filename)
     except SyntaxError as exc:
         line = exc.lineno or 0
         return GateResult(

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from evokernel._ast import parse as parse_python
 from evokernel.programs import load_program
 
 __all__ = [
@@ -126,7 +127,7 @@ def _decompositions() -> dict[Any, Any]:
 
 def forward_parameters(source: str) -> tuple[str, list[str], str | None]:
     """Parameter list text of ``Model.forward`` (without self), positional names, and *args name."""
-    tree = ast.parse(source)
+    tree = parse_python(source)
     for node in tree.body:
         if isinstance(node, ast.ClassDef) and node.name == "Model":
             for sub in node.body:
@@ -137,7 +138,7 @@ def forward_parameters(source: str) -> tuple[str, list[str], str | None]:
                     # drop "self" (the first parameter) from the text
                     first = (args.posonlyargs + args.args)[0].arg if (args.posonlyargs + args.args) else None
                     if first is not None:
-                        copy = ast.parse(f"def f({text}): pass").body[0].args  # type: ignore[attr-defined]
+                        copy = parse_python(f"def f({text}): pass").body[0].args  # type: ignore[attr-defined]
                         if copy.posonlyargs:
                             copy.posonlyargs = copy.posonlyargs[1:]
                         else:
