@@ -609,8 +609,8 @@ def defines_model_new(source: str) -> bool:
     """True when the source parses and binds ModelNew at module level (used by the CLI's input check)."""
     try:
         tree = parse_python(source)
-    except SyntaxError:
-        return True  # a syntax error is the candidate's problem, reported as compile_error
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return True  # the candidate's problem, reported by the gate as compile_error
     for stmt in tree.body:
         if isinstance(stmt, ast.ClassDef) and stmt.name == "ModelNew":
             return True
@@ -621,6 +621,15 @@ def defines_model_new(source: str) -> bool:
         ):
             return True
     return False
+
+
+def _too_deep(filename: str, exc: BaseException) -> GateResult:
+    return GateResult(
+        "compile_error", None,
+        f"{filename}: nested too deeply to parse and check ({type(exc).__name__}); split long expressions "
+        "and deep nesting into smaller statements",
+        None,
+    )
 
 
 def check_candidate(source: str, filename: str = "candidate.py") -> GateResult | None:
@@ -634,10 +643,15 @@ def check_candidate(source: str, filename: str = "candidate.py") -> GateResult |
         )
     except ValueError as exc:  # e.g. null bytes
         return GateResult("compile_error", None, f"{filename}: cannot be parsed: {exc}", None)
+    except (RecursionError, MemoryError) as exc:  # hostile nesting must not take the parent down
+        return _too_deep(filename, exc)
     gate = _Gate()
-    gate.prepare(tree)
-    gate.aliases = {}  # the visit binds names in source order
-    gate.visit(tree)
+    try:
+        gate.prepare(tree)
+        gate.aliases = {}  # the visit binds names in source order
+        gate.visit(tree)
+    except RecursionError as exc:  # a program the gate cannot walk is not run unchecked
+        return _too_deep(filename, exc)
     if not gate.has_model_new:
         return GateResult(
             "compile_error",

@@ -389,7 +389,7 @@ class Verifier:
             checks["static_gate"] = "skipped: disabled in settings"
             try:
                 compile(candidate_source, "candidate.py", "exec")
-            except (SyntaxError, ValueError) as exc:
+            except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
                 line = getattr(exc, "lineno", None)
                 return finish(status="compile_error", phase="static_gate",
                               message=trim(f"candidate.py:{line}: {type(exc).__name__}: {exc}"))
