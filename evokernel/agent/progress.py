@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from evokernel.agent.loop import TaskState
@@ -62,31 +63,31 @@ class LiveProgress:
         if bar is None:
             return
         done = state.done
+        used = len(state.attempts)
         self._progress.update(
             bar,
-            completed=self.budget if done else len(state.attempts),
+            completed=used,
+            total=used if done else self.budget,  # a finished task's bar is full and counts the attempts it used
             stage="done" if done else record.stage,
             best=best_text(state),
         )
         if not self.quiet:
-            self._progress.console.print(
-                f"[dim]{state.spec.id}[/dim] #{record.attempt} [{record.stage}] {record.lesson}", markup=True,
-                highlight=False,
-            )
+            line = f"#{record.attempt} [{record.stage}] {record.lesson}"  # lessons quote candidates: no markup
+            self._progress.console.print(f"[dim]{escape(state.spec.id)}[/dim] {escape(line)}", highlight=False)
 
     def summary(self, result: TaskResult, out: Path | None, record: Path | None) -> None:
         """Final lines: outcome, where the kernel and the run record went."""
         if result.solved:
             speed = f", {result.best_latency_ms:.4g} ms" if result.best_latency_ms is not None else ""
-            self.console.print(f"[green]correct kernel[/green] for {result.task_id}{speed} "
-                               f"({len(result.attempts)} attempts; {result.stop_reason})")
+            self.console.print("[green]correct kernel[/green] " + escape(
+                f"for {result.task_id}{speed} ({len(result.attempts)} attempts; {result.stop_reason})"))
         else:
-            self.console.print(f"[red]no correct kernel[/red] for {result.task_id} within "
-                               f"{len(result.attempts)} attempts")
+            self.console.print("[red]no correct kernel[/red] " + escape(
+                f"for {result.task_id} within {len(result.attempts)} attempts"))
         if out is not None:
-            self.console.print(f"kernel: {out}")
+            self.console.print(f"kernel: {out}", markup=False)
         if record is not None:
-            self.console.print(f"run record: {record}")
+            self.console.print(f"run record: {record}", markup=False)
 
 
 class SuiteProgress:

@@ -131,7 +131,7 @@ def run_solutions_mode(args: argparse.Namespace) -> int:
     )
     console = Console()
     print_summary(result.metrics, console=console, title=str(args.suite))
-    console.print(f"results: {result.run_dir / 'results.jsonl'}")
+    console.print(f"results: {result.run_dir / 'results.jsonl'}", markup=False)
     return 0
 
 
@@ -209,7 +209,7 @@ def run_agent_mode(args: argparse.Namespace) -> int:
         metrics = compute_metrics(results, backend=agent.backend, attempts=run.attempts)
     console = Console()
     print_summary(metrics, console=console, title=f"{suite} (agent)")
-    console.print(f"results: {out / 'results.jsonl'}")
+    console.print(f"results: {out / 'results.jsonl'}", markup=False)
     return 0
 
 

@@ -71,11 +71,12 @@ def _read_candidate(path: str) -> str:
 
 def _print_human(verdict: Any) -> None:
     from rich.console import Console
+    from rich.text import Text
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, markup=False)  # messages come from candidates: print them literally
     color = "green" if verdict.feasible else "red"
     head = verdict.status if verdict.rule is None else f"{verdict.status} ({verdict.rule})"
-    console.print(f"[bold {color}]{head}[/]  {verdict.message}", soft_wrap=True)
+    console.print(Text.assemble((head, f"bold {color}"), "  ", verdict.message), soft_wrap=True)
     console.print(f"backend {verdict.backend} ({verdict.device}); sizes {verdict.sizes}; {verdict.wall_s:.2f} s")
     if verdict.kernels_launched:
         console.print(f"kernels: {', '.join(verdict.kernels_launched)}")

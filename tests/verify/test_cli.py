@@ -77,3 +77,11 @@ def test_help_lists_eval() -> None:
     with pytest.raises(SystemExit) as exc:
         main(["eval", "--help"])
     assert exc.value.code == 0
+
+
+def test_messages_with_console_markup_print_literally(data, capsys) -> None:
+    code = main(["eval", str(data.problem("relu")), str(data.root / "hostile" / "markup_message.py"),
+                 "--backend", "cpu", "--max-elements", "1024", "--trials", "2"])
+    out = capsys.readouterr().out
+    assert code == 1 and "runtime_error" in out
+    assert "[/] [bold]markup[/bold] [/nothing]" in out

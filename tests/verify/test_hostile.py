@@ -60,6 +60,7 @@ GATED = {
     "mixed_torch_copy": ("rejected", "torch_compute"),
     "mixed_ghost_sentinel": ("rejected", "torch_compute"),
     "patch_harness": ("rejected", "harness_access"),
+    "markup_message": ("runtime_error", None),  # printed literally by `evokernel eval` (test_cli.py)
 }
 
 # with the gate, under policy mixed: name -> (status, rule)
