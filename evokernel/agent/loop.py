@@ -183,7 +183,10 @@ class AgentLoop:
         self._update_stop(state)
 
     def _update_stop(self, state: TaskState) -> None:
-        if state.best is not None and not self.can_time:
+        last = state.attempts[-1] if state.attempts else None
+        if last is not None and last.gave_up:
+            state.stop_reason = f"the proposer cannot write a kernel for this task: {last.proposal_error}"
+        elif state.best is not None and not self.can_time:
             state.stop_reason = "correct; refining needs a GPU or NPU to measure speed (CPU checks correctness only)"
         elif len(state.attempts) >= self.settings.budget:
             state.stop_reason = "budget spent" if state.best is None else "budget spent (refined)"
@@ -302,6 +305,7 @@ class AgentLoop:
             q_changes={str(k): [b, a] for k, (b, a) in q_changes.items()},
             lesson=lesson_for(verdict, stage=stage, proposal_error=proposal.error, best_ms=best_before),
             proposal_error=proposal.error,
+            gave_up=proposal.final and proposal.code is None,
             prompt_chars=proposal.prompt_chars,
             reply_chars=proposal.reply_chars,
             tokens_in=proposal.tokens_in,

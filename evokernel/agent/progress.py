@@ -82,8 +82,9 @@ class LiveProgress:
             self.console.print("[green]correct kernel[/green] " + escape(
                 f"for {result.task_id}{speed} ({len(result.attempts)} attempts; {result.stop_reason})"))
         else:
+            n = len(result.attempts)
             self.console.print("[red]no correct kernel[/red] " + escape(
-                f"for {result.task_id} within {len(result.attempts)} attempts"))
+                f"for {result.task_id} ({n} attempt{'s' if n != 1 else ''}): {result.stop_reason}"))
         if out is not None:
             self.console.print(f"kernel: {out}", markup=False)
         if record is not None:

@@ -64,6 +64,7 @@ class AttemptRecord:
     q_changes: dict[str, list[float]] = field(default_factory=dict)  # item id -> [Q before, Q after]
     lesson: str = ""
     proposal_error: str | None = None
+    gave_up: bool = False  # the proposer said it can never write code for this task (Proposal.final)
     prompt_chars: int = 0
     reply_chars: int = 0
     tokens_in: int = 0

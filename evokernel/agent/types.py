@@ -38,6 +38,7 @@ class Proposal:
 
     code: str | None
     error: str | None = None
+    final: bool = False  # no code, and retrying cannot help (e.g. unsupported operators): the task ends
     meta: dict[str, Any] = field(default_factory=dict)  # stored with the memory item
     prompt_chars: int = 0
     reply_chars: int = 0

@@ -230,3 +230,30 @@ def test_pool_factor_grows_after_rounds_without_progress(memory: Memory) -> None
     loop = make_loop(memory, proposer, budget=3, can_time=False, backend="cpu")
     run_all(loop, [spec("relu")])
     assert loop.pool_factor == pytest.approx(3.0 * 1.5 * 1.5)  # two rounds without a newly feasible task
+
+
+@dataclass
+class GivesUpProposer:
+    """Cannot write code for one task, ever (like the offline proposer on unsupported operators)."""
+
+    name: str = "gives-up"
+    requests: list[ProposalRequest] = field(default_factory=list)
+
+    async def propose(self, request: ProposalRequest) -> Proposal:
+        self.requests.append(request)
+        if request.task_id == "level1/relu":
+            return Proposal(code=None, error="no template for aten.relu", final=True)
+        return Proposal(code="# correct")
+
+
+def test_a_final_no_code_answer_ends_the_task_at_once(memory: Memory) -> None:
+    proposer = GivesUpProposer()
+    loop = make_loop(memory, proposer, budget=5, can_time=False, backend="cpu")
+    relu, sigmoid = run_all(loop, [spec("relu"), spec("sigmoid")])
+    assert len(relu.attempts) == 1 and relu.attempts[0].gave_up  # one item in the memory, not a budget's worth
+    assert relu.stop_reason == "the proposer cannot write a kernel for this task: no template for aten.relu"
+    assert len(memory.items(task_id="level1/relu")) == 1
+    assert sigmoid.best is not None  # the other task goes on normally
+    # a resumed run ends the task the same way
+    restored = loop.restore_state(spec("relu"))
+    assert restored.done and restored.stop_reason == relu.stop_reason

@@ -27,3 +27,13 @@ def test_a_task_solved_early_shows_the_attempts_it_used() -> None:
         assert task.fields["best"] == "correct"
     assert "#0 [draft] incorrect" in out.getvalue()
     assert "#1 [draft] correct [/] [bold]x" in out.getvalue()  # lessons quote candidates: printed literally
+
+
+def test_a_failed_task_says_why_it_stopped() -> None:
+    out = io.StringIO()
+    progress = LiveProgress(30, [], console=Console(file=out, width=200, force_terminal=False))
+    result = SimpleNamespace(solved=False, task_id="level1/inv", attempts=[object()],
+                             stop_reason="the proposer cannot write a kernel for this task: no template for [aten.eye]")
+    progress.summary(result, None, None)
+    assert ("no correct kernel for level1/inv (1 attempt): the proposer cannot write a kernel for this task: "
+            "no template for [aten.eye]") in out.getvalue()

@@ -41,7 +41,8 @@ def test_is_a_proposer_and_records_its_configuration(make_problem, pair, close):
 def test_unsupported_program_names_the_operators(make_problem):
     src = make_problem("torch.sort(x, dim=-1)[0]", "[torch.randn(4, 5)]")
     proposal = _propose(OfflineProposer(), _request(src))
-    assert proposal.code is None and "aten.sort" in proposal.error
+    assert proposal.code is None and "aten.sort" in proposal.error and "--model" in proposal.error
+    assert proposal.final  # retrying cannot help: the loop ends the task
     assert proposal.meta["offline"]["unsupported"] == ["aten.sort.default"]
 
 
@@ -51,7 +52,8 @@ def test_partial_lowering_is_mixed_and_says_so(make_problem, pair, close):
     off = proposal.meta["offline"]
     assert proposal.code is not None and off["policy"] == "mixed" and off["torch_ops"] == ["aten.sort.default"]
     strict = _propose(OfflineProposer(policy="strict"), _request(src))
-    assert strict.code is None and "aten.sort.default" in strict.error
+    assert strict.code is None and "aten.sort.default" in strict.error and "--policy mixed" in strict.error
+    assert strict.final and not proposal.final
 
 
 def test_refining_is_skipped_on_the_cpu(make_problem):

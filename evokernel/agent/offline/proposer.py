@@ -91,7 +91,9 @@ class OfflineProposer:
             ops = ", ".join(exc.ops) if exc.ops else "see the message"
             return Proposal(
                 code=None,
-                error=f"offline proposer cannot lower this program ({ops}): {exc}",
+                error=f"offline proposer cannot lower this program ({ops}): {exc}; give --model to have an LLM "
+                "write it",
+                final=True,  # the same program lowers the same way on every attempt
                 meta={"offline": {"unsupported": list(exc.ops)}},
             )
         signature = plan_signature(plan)
@@ -101,7 +103,9 @@ class OfflineProposer:
                 error=(
                     "offline proposer: these aten ops have no Triton template and policy is strict: "
                     + ", ".join(plan.unsupported)
+                    + "; use --policy mixed to keep them in torch beside the kernels, or give --model"
                 ),
+                final=True,
                 meta={"offline": {"unsupported": list(plan.unsupported), "plan_signature": signature}},
             )
         from evokernel.agent.offline.fusion import candidate_families
