@@ -77,14 +77,15 @@ class LiveProgress:
 
     def summary(self, result: TaskResult, out: Path | None, record: Path | None) -> None:
         """Final lines: outcome, where the kernel and the run record went."""
+        n = len(result.attempts)
+        attempts = f"{n} attempt{'s' if n != 1 else ''}"
         if result.solved:
             speed = f", {result.best_latency_ms:.4g} ms" if result.best_latency_ms is not None else ""
             self.console.print("[green]correct kernel[/green] " + escape(
-                f"for {result.task_id}{speed} ({len(result.attempts)} attempts; {result.stop_reason})"))
+                f"for {result.task_id}{speed} ({attempts}; {result.stop_reason})"))
         else:
-            n = len(result.attempts)
             self.console.print("[red]no correct kernel[/red] " + escape(
-                f"for {result.task_id} ({n} attempt{'s' if n != 1 else ''}): {result.stop_reason}"))
+                f"for {result.task_id} ({attempts}): {result.stop_reason}"))
         if out is not None:
             self.console.print(f"kernel: {out}", markup=False)
         if record is not None:
