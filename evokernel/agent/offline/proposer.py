@@ -91,8 +91,8 @@ class OfflineProposer:
             ops = ", ".join(exc.ops) if exc.ops else "see the message"
             return Proposal(
                 code=None,
-                error=f"offline proposer cannot lower this program ({ops}): {exc}; give --model to have an LLM "
-                "write it",
+                error=f"offline proposer cannot lower this program ({ops}): {exc}; give a model (--model) to "
+                "have an LLM write it",
                 final=True,  # the same program lowers the same way on every attempt
                 meta={"offline": {"unsupported": list(exc.ops)}},
             )
@@ -103,7 +103,8 @@ class OfflineProposer:
                 error=(
                     "offline proposer: these aten ops have no Triton template and policy is strict: "
                     + ", ".join(plan.unsupported)
-                    + "; use --policy mixed to keep them in torch beside the kernels, or give --model"
+                    + "; set the policy to mixed (--policy mixed) to keep them in torch beside the kernels, or give "
+                    "a model (--model)"
                 ),
                 final=True,
                 meta={"offline": {"unsupported": list(plan.unsupported), "plan_signature": signature}},
