@@ -16,6 +16,7 @@ __all__ = [
     "decompose",
     "HOST_HELPERS",
     "indent",
+    "jit_kernel",
 ]
 
 _STORAGE = {
@@ -66,6 +67,11 @@ def literal_value(code: str) -> float:
     special = {"True": 1.0, "False": 0.0, 'float("inf")': float("inf"), 'float("-inf")': float("-inf"),
                'float("nan")': float("nan")}  # fmt: skip
     return special[code] if code in special else float(code)
+
+
+def jit_kernel(name: str, params: list[str], body: list[str]) -> str:
+    """Source of one ``@triton.jit`` function."""
+    return "\n".join(["@triton.jit", f"def {name}({', '.join(params)}):", *indent(body)]) + "\n"
 
 
 def indent(lines: list[str], n: int = 4) -> list[str]:
@@ -392,6 +398,14 @@ class Operands:
     def shape_params(self) -> list[str]:
         """Launcher parameters holding the explicit shape."""
         return [f"x{i}" for i in range(len(self.shape))]
+
+    def broadcast_tensors(self, loads: list[Load], *, full_only: bool = False) -> list[str]:
+        """Launcher tensors whose shapes broadcast to the kernel's (gathers excluded; once each)."""
+        out: list[str] = []
+        for ld in loads:
+            if ld.gather is None and (ld.space == "full" or not full_only) and self.tensor(ld) not in out:
+                out.append(self.tensor(ld))
+        return out
 
     def device(self) -> str:
         """Launcher expression of the device to allocate outputs on."""

@@ -13,7 +13,16 @@ epilogue are applied to the fp32 accumulator before the store. Risky knobs as fo
 from __future__ import annotations
 
 from evokernel.agent.offline.ir import ConvKernel, Load, operands
-from evokernel.agent.offline.templates.common import Emitter, Operands, ctype, decompose, indent, tl_type, torch_dtype
+from evokernel.agent.offline.templates.common import (
+    Emitter,
+    Operands,
+    ctype,
+    decompose,
+    indent,
+    jit_kernel,
+    tl_type,
+    torch_dtype,
+)
 
 __all__ = ["render"]
 
@@ -131,7 +140,7 @@ def render(name: str, k: ConvKernel, out_dtypes: list[str], config: dict) -> tup
         + [f"st{j}_{d}" for j in range(len(loads)) for d in range(R)]
         + ["BLOCK_M: tl.constexpr", "BLOCK_N: tl.constexpr", "BLOCK_K: tl.constexpr"]
     )
-    kernel = "\n".join(["@triton.jit", f"def {kname}({', '.join(params)}):", *indent(body)]) + "\n"
+    kernel = jit_kernel(kname, params, body)
     if dw_kernel:
         kernel += "\n\n" + dw_kernel
 
@@ -276,4 +285,4 @@ def _depthwise(
         + [f"st{j}_{d}" for j in range(len(loads)) for d in range(R)]
         + ["BLOCK: tl.constexpr"]
     )
-    return "\n".join(["@triton.jit", f"def {kname}({', '.join(params)}):", *indent(body)]) + "\n", params
+    return jit_kernel(kname, params, body), params

@@ -18,6 +18,7 @@ from evokernel.agent.offline.templates.common import (
     ctype,
     decompose,
     indent,
+    jit_kernel,
     load_offset,
     stride_args,
     stride_params,
@@ -97,15 +98,12 @@ def render(name: str, k: ElementwiseKernel, out_dtypes: list[str], config: dict)
         + [f"C{j}: tl.constexpr" for j in range(len(loads))]
         + ["BLOCK: tl.constexpr"]
     )
-    kernel = "\n".join(["@triton.jit", f"def {kname}({', '.join(params)}):", *indent(body)]) + "\n"
+    kernel = jit_kernel(kname, params, body)
 
     # ---- launcher -------------------------------------------------------------------------
     lp = ops.launcher_params()
     lines = []
-    shape_vars: list[str] = []
-    for ld in loads:
-        if ld.gather is None and ops.tensor(ld) not in shape_vars:
-            shape_vars.append(ops.tensor(ld))
+    shape_vars = ops.broadcast_tensors(loads)
     base = f"_evk_bshape({', '.join(t + '.shape' for t in shape_vars)})"
     if k.shape is not None:
         lines.append(f"shape = _evk_expand({base}, [{', '.join(ops.shape_params())}])")

@@ -12,7 +12,7 @@ multiple of ``BLOCK_K``); ``acc="input"`` accumulates fp16 inputs in fp16.
 from __future__ import annotations
 
 from evokernel.agent.offline.ir import Load, MatmulKernel, operands
-from evokernel.agent.offline.templates.common import Emitter, Operands, ctype, indent, tl_type, torch_dtype
+from evokernel.agent.offline.templates.common import Emitter, Operands, ctype, indent, jit_kernel, tl_type, torch_dtype
 
 __all__ = ["render"]
 
@@ -95,7 +95,7 @@ def render(name: str, k: MatmulKernel, out_dtypes: list[str], config: dict) -> t
         + [f"st{j}_{d}" for j in range(len(loads)) for d in range(3)]
         + ["BLOCK_M: tl.constexpr", "BLOCK_N: tl.constexpr", "BLOCK_K: tl.constexpr", "GROUP_M: tl.constexpr"]
     )
-    kernel = "\n".join(["@triton.jit", f"def {kname}({', '.join(params)}):", *indent(body)]) + "\n"
+    kernel = jit_kernel(kname, params, body)
 
     lines = [
         "if A.dim() == 2:",

@@ -24,6 +24,7 @@ from evokernel.agent.offline.templates.common import (
     ctype,
     decompose,
     indent,
+    jit_kernel,
     literal,
     load_offset,
     stride_params,
@@ -315,9 +316,8 @@ def render(name: str, k: RowKernel, out_dtypes: list[str], config: dict) -> tupl
     if k.kind == "row":
         loop += row_outputs(loop_stats, None, "L")
         single += row_outputs(single_stats, em_single, "S")
-        body += ["if SINGLE:", *indent(single), "else:", *indent(loop)]
-    else:
-        body += ["if SINGLE:", *indent(single), "else:", *indent(loop)]
+    body += ["if SINGLE:", *indent(single), "else:", *indent(loop)]
+    if k.kind != "row":
         body += reduce_outputs(single_stats)  # same names in both paths
 
     nouts = len(k.outputs)
@@ -331,13 +331,10 @@ def render(name: str, k: RowKernel, out_dtypes: list[str], config: dict) -> tupl
         + ([f"cs{d}" for d in range(R)] if k.kind == "row" else [])
         + ["SINGLE: tl.constexpr", "BLOCK_K: tl.constexpr", "BLOCK_R: tl.constexpr"]
     )
-    kernel = "\n".join(["@triton.jit", f"def {kname}({', '.join(params)}):", *indent(body)]) + "\n"
+    kernel = jit_kernel(kname, params, body)
 
     # ---- launcher ----------------------------------------------------------------------------
-    full_vars = []
-    for ld in loads:
-        if ld.space == "full" and ld.gather is None and ops.tensor(ld) not in full_vars:
-            full_vars.append(ops.tensor(ld))
+    full_vars = ops.broadcast_tensors(loads, full_only=True)
     lines = []
     if k.shape is not None:
         lines.append(

@@ -16,6 +16,7 @@ from evokernel.agent.offline.templates.common import (
     ctype,
     decompose,
     indent,
+    jit_kernel,
     literal,
     load_offset,
     stride_args,
@@ -99,11 +100,8 @@ def render(name: str, k: ScanKernel, out_dtypes: list[str], config: dict) -> tup
         + [f"cs{d}" for d in range(R)]
         + ["BLOCK_K: tl.constexpr", "BLOCK_R: tl.constexpr"]
     )
-    kernel = "\n".join(["@triton.jit", f"def {kname}({', '.join(params)}):", *indent(body)]) + "\n"
-    full_vars = []
-    for ld in loads:
-        if ld.gather is None and ops.tensor(ld) not in full_vars:
-            full_vars.append(ops.tensor(ld))
+    kernel = jit_kernel(kname, params, body)
+    full_vars = ops.broadcast_tensors(loads)
     lines = [
         f"shape = _evk_bshape({', '.join(t + '.shape' for t in full_vars)})",
         f"sizes = _evk_pad(shape, {R})",

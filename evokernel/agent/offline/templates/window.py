@@ -15,6 +15,7 @@ from evokernel.agent.offline.templates.common import (
     ctype,
     decompose,
     indent,
+    jit_kernel,
     stride_args,
     stride_params,
     tl_type,
@@ -110,7 +111,7 @@ def render(name: str, k: WindowKernel, out_dtypes: list[str], config: dict) -> t
         + stride_params(ops, RANK_OUT)
         + ["BLOCK: tl.constexpr"]
     )
-    kernel = "\n".join(["@triton.jit", f"def {kname}({', '.join(params)}):", *indent(body)]) + "\n"
+    kernel = jit_kernel(kname, params, body)
     lines = [
         f"lead = tuple(X.shape[:-{nd}])",
         f"if len(lead) > {NLEAD_MAX}:",
