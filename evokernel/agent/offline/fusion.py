@@ -116,6 +116,22 @@ def _plain_loads_only(kernel: ElementwiseKernel, var: str) -> bool:
     return True
 
 
+def _elementwise_consumer(steps: list[Any], i: int, outs: set[str], shape: Any) -> int | None:
+    """Index of the single later elementwise step that is the only reader of step i's output, over the
+    same shape and reading it plainly (no flip, gather or other space); None when there is none."""
+    v = steps[i].outputs[0]
+    j = _sole_reader(steps, i, v, outs)
+    if j is None or j < i:
+        return None
+    c = steps[j]
+    if not (isinstance(c, KernelStep) and isinstance(c.kernel, ElementwiseKernel) and len(c.outputs) == 1):
+        return None
+    ck = c.kernel
+    if ck.shape is not None or tuple(c.out_shapes[0]) != tuple(shape) or not _plain_loads_only(ck, v):
+        return None
+    return j
+
+
 def _has_coord(kernel: ElementwiseKernel) -> bool:
     return any(isinstance(n, Coord) for root in kernel.outputs for n in walk(root))
 
@@ -130,16 +146,11 @@ def _epilogue(steps: list[Any], plan: Plan, config: dict[str, dict[str, Any]]) -
             continue
         if not config.get(k.family, {}).get("fuse", True):
             continue
-        v = p.outputs[0]
-        j = _sole_reader(steps, i, v, outs)
-        if j is None or j < i:
+        j = _elementwise_consumer(steps, i, outs, p.out_shapes[0])
+        if j is None:
             continue
-        c = steps[j]
-        if not (isinstance(c, KernelStep) and isinstance(c.kernel, ElementwiseKernel) and len(c.outputs) == 1):
-            continue
+        v, c = p.outputs[0], steps[j]
         ck = c.kernel
-        if ck.shape is not None or tuple(c.out_shapes[0]) != tuple(p.out_shapes[0]) or not _plain_loads_only(ck, v):
-            continue
         if _has_coord(ck) and not (
             isinstance(k, (MatmulKernel, ConvKernel)) or (isinstance(k, RowKernel) and k.kind == "row")
         ):
@@ -177,16 +188,11 @@ def _rows(steps: list[Any], plan: Plan, config: dict[str, dict[str, Any]]) -> bo
         space_shape = k.space_shape
         if space_shape is None:
             continue
-        v = p.outputs[0]
-        j = _sole_reader(steps, i, v, outs)
-        if j is None or j < i:
+        j = _elementwise_consumer(steps, i, outs, space_shape)
+        if j is None:
             continue
-        c = steps[j]
-        if not (isinstance(c, KernelStep) and isinstance(c.kernel, ElementwiseKernel) and len(c.outputs) == 1):
-            continue
+        v, c = p.outputs[0], steps[j]
         ck = c.kernel
-        if ck.shape is not None or tuple(c.out_shapes[0]) != tuple(space_shape) or not _plain_loads_only(ck, v):
-            continue
         if any(s.op in ("argmax", "argmin") for s in k.stats):
             continue
 
