@@ -14,15 +14,11 @@
 #include <immintrin.h>
 
 #include "simd.h"
+#include "simd_x86_pair.h"
 
 namespace evokernel {
 namespace simd {
 namespace {
-
-inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
-inline __m256 load8(const std::uint16_t* p) {
-  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-}
 
 // 8 lanes of row a in the low half, 8 lanes of row b in the high half.
 inline __m512 load_pair(const float* a, const float* b) {
@@ -46,49 +42,9 @@ inline __m256 high8(__m512 v) {
   return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
 }
 
-// Identical to the AVX2 level: ((l0+l1)+(l2+l3)) + ((l4+l5)+(l6+l7)) for each of four sums.
-inline __m128 reduce4(__m256 a, __m256 b, __m256 c, __m256 d) {
-  const __m256 t0 = _mm256_hadd_ps(a, b);
-  const __m256 t1 = _mm256_hadd_ps(c, d);
-  const __m256 t2 = _mm256_hadd_ps(t0, t1);
-  return _mm_add_ps(_mm256_castps256_ps128(t2), _mm256_extractf128_ps(t2, 1));
-}
-
-// Rows ahead of the current tile whose lines a gathered scan prefetches.
-constexpr std::size_t kAhead = 8;
-
 inline void prefetch_row(const void* p, std::size_t bytes) {
   const char* c = static_cast<const char*>(p);
   for (std::size_t off = 0; off < bytes; off += 64) _mm_prefetch(c + off, _MM_HINT_T1);
-}
-
-// The arithmetic of one (query, row) pair, bit for bit that of simd_avx2.cpp: two 8-lane
-// accumulators over the even and the odd 8-float blocks, then even + odd, then reduce4.
-template <typename T>
-inline __m256 pair_acc(const float* q, const T* x, std::size_t pdim) {
-  __m256 a0 = _mm256_setzero_ps();
-  __m256 a1 = _mm256_setzero_ps();
-  for (std::size_t d = 0; d < pdim; d += 16) {
-    a0 = _mm256_fmadd_ps(load8(x + d), _mm256_loadu_ps(q + d), a0);
-    a1 = _mm256_fmadd_ps(load8(x + d + 8), _mm256_loadu_ps(q + d + 8), a1);
-  }
-  return _mm256_add_ps(a0, a1);
-}
-
-// One query against R (1..4) rows, row after row (sequential addresses for the prefetcher).
-template <int R, typename T>
-inline void rows_x1(const float* q, const T* const* x, std::size_t pdim, float* out) {
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
-                   _mm256_setzero_ps()};
-  for (int r = 0; r < R; ++r) acc[r] = pair_acc(q, x[r], pdim);
-  const __m128 s = reduce4(acc[0], acc[1], acc[2], acc[3]);
-  if (R == 4) {
-    _mm_storeu_ps(out, s);
-  } else {
-    alignas(16) float tmp[4];
-    _mm_store_ps(tmp, s);
-    for (int r = 0; r < R; ++r) out[r] = tmp[r];
-  }
 }
 
 // 16 floats of a row. Contiguous runs load them as two 256-bit halves: streaming rows from
