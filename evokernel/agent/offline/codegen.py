@@ -9,6 +9,7 @@ policy ``mixed``). Outputs are allocated with ``torch.empty``; sizes are read at
 
 from __future__ import annotations
 
+import importlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,16 @@ from evokernel.agent.offline.ir import (
 from evokernel.agent.offline.templates.common import HOST_HELPERS, indent
 
 __all__ = ["Generated", "render_plan", "generate", "plan_signature"]
+
+# kernel kind -> its template module in evokernel.agent.offline.templates (imported on first use)
+_TEMPLATES: dict[type, str] = {
+    ElementwiseKernel: "elementwise",
+    RowKernel: "rows",
+    MatmulKernel: "matmul",
+    ScanKernel: "scan",
+    ConvKernel: "conv",
+    WindowKernel: "window",
+}
 
 
 @dataclass
@@ -60,31 +71,10 @@ def _render_kernel(name: str, step: KernelStep, config: dict[str, dict[str, Any]
 
     k = step.kernel
     cfg = config_for(k.family, config)
-    if isinstance(k, ElementwiseKernel):
-        from evokernel.agent.offline.templates import elementwise
-
-        return elementwise.render(name, k, step.out_dtypes, cfg)
-    if isinstance(k, RowKernel):
-        from evokernel.agent.offline.templates import rows
-
-        return rows.render(name, k, step.out_dtypes, cfg)
-    if isinstance(k, MatmulKernel):
-        from evokernel.agent.offline.templates import matmul
-
-        return matmul.render(name, k, step.out_dtypes, cfg)
-    if isinstance(k, ScanKernel):
-        from evokernel.agent.offline.templates import scan
-
-        return scan.render(name, k, step.out_dtypes, cfg)
-    if isinstance(k, ConvKernel):
-        from evokernel.agent.offline.templates import conv
-
-        return conv.render(name, k, step.out_dtypes, cfg)
-    if isinstance(k, WindowKernel):
-        from evokernel.agent.offline.templates import window
-
-        return window.render(name, k, step.out_dtypes, cfg)
-    raise TypeError(f"no template for {type(k).__name__}")
+    module = _TEMPLATES.get(type(k))
+    if module is None:
+        raise TypeError(f"no template for {type(k).__name__}")
+    return importlib.import_module(f"evokernel.agent.offline.templates.{module}").render(name, k, step.out_dtypes, cfg)
 
 
 def _out_code(out: Any) -> str:
