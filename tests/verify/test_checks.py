@@ -221,8 +221,10 @@ def test_kernel_api_error_is_a_compile_error(verifier, data) -> None:
 
 
 def test_partial_coverage_says_where_errors_cluster(verifier, data) -> None:
-    src = model("out = torch.zeros_like(x)\n        n = x.numel()\n        "
-                "relu_kernel[(1,)](x, out, n, BLOCK=256)\n        return out")  # only the first block
+    # only the first block is written; the rest stays -1, wrong for every input (zeros would match
+    # the few inputs that the secret seed happens to draw within tolerance of 0)
+    src = model("out = torch.full_like(x, -1.0)\n        n = x.numel()\n        "
+                "relu_kernel[(1,)](x, out, n, BLOCK=256)\n        return out")
     verdict = verifier.evaluate(data.problem("relu"), src)
     assert verdict.status == "incorrect"
     assert "3840/4096 elements" in verdict.message and "elements with flat index >= 256" in verdict.message
