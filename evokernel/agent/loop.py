@@ -29,7 +29,7 @@ from evokernel.agent.settings import AgentSettings
 from evokernel.agent.types import Proposal, ProposalRequest, Proposer
 from evokernel.memory import Item, Memory, NewItem, Retrieved
 
-__all__ = ["AgentLoop", "TaskState", "derive_seed"]
+__all__ = ["AgentLoop", "TaskState", "derive_seed", "unrewarded_reason"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,22 @@ def derive_seed(base: int, task_id: str, attempt: int) -> int:
     """A 31-bit seed that depends only on the run seed, the task and the attempt number."""
     digest = hashlib.blake2b(f"{base}:{task_id}:{attempt}".encode(), digest_size=4).digest()
     return int.from_bytes(digest, "little") & 0x7FFFFFFF
+
+
+def unrewarded_reason(proposal: Proposal) -> str | None:
+    """Why an attempt earns no reward, or None when it does (DESIGN's rewards apply).
+
+    The rewards judge the retrieved context and the start point by the kernel written with them. An
+    attempt without code for a reason outside that context (the provider failed, or the proposer gave
+    up on the task) says nothing about them, so it updates no Q value and no reward statistic.
+    """
+    if proposal.code is not None:
+        return None
+    if proposal.meta.get("provider_failed"):
+        return f"no Q update: the provider failed ({proposal.error or 'no reply'})"
+    if proposal.final:
+        return f"no Q update: the proposer gave up on the task ({proposal.error or 'no reason given'})"
+    return None
 
 
 @dataclass
@@ -278,16 +294,22 @@ class AgentLoop:
         latency = verdict.get("latency_ms") if verdict else None
         use_memory = self.settings.retrieval.mode != "none"
         best_before = state.best_ms
-        if stage == "draft":
+        q_skipped = unrewarded_reason(proposal)
+        q_changes: dict[int, tuple[float, float]] = {}
+        if q_skipped is not None:
+            raw = reward = 0.0  # the context was never tried: no reward, no Q update, no reward statistics
+        elif stage == "draft":
             raw = draft_reward(feasible)
             reward = raw
         else:
             raw = refine_reward(feasible, latency, best_before)
             reward = self.memory.normalize_reward("refine", raw) if use_memory else raw
-        updated = [r.item.id for r in request.context if r.item.kind == "experience"]
-        if start_point is not None:
-            updated.append(start_point.id)
-        q_changes = self.memory.record_rewards(updated, stage, reward, self.settings.alpha) if use_memory and updated else {}
+        if q_skipped is None and use_memory:
+            updated = [r.item.id for r in request.context if r.item.kind == "experience"]
+            if start_point is not None:
+                updated.append(start_point.id)
+            if updated:
+                q_changes = self.memory.record_rewards(updated, stage, reward, self.settings.alpha)
         record = AttemptRecord(
             task_id=state.spec.id,
             attempt=request.attempt,
@@ -303,6 +325,7 @@ class AgentLoop:
             reward_raw=raw,
             reward=reward,
             q_changes={str(k): [b, a] for k, (b, a) in q_changes.items()},
+            q_skipped=q_skipped,
             lesson=lesson_for(verdict, stage=stage, proposal_error=proposal.error, best_ms=best_before),
             proposal_error=proposal.error,
             gave_up=proposal.final and proposal.code is None,
@@ -333,7 +356,7 @@ class AgentLoop:
                     code=proposal.code or "",
                     lesson=record.lesson,
                     outcome=verdict or {"status": "no_kernel", "message": proposal.error or ""},
-                    reward=raw,
+                    reward=raw if q_skipped is None else None,
                     parent_id=start_point.id if start_point else None,
                     run_id=self.run_id,
                     feasible=feasible,

@@ -62,6 +62,7 @@ class AttemptRecord:
     reward_raw: float = 0.0
     reward: float = 0.0  # what the Q updates used (normalized when refining)
     q_changes: dict[str, list[float]] = field(default_factory=dict)  # item id -> [Q before, Q after]
+    q_skipped: str | None = None  # why no reward was given (provider failure, give-up): no Q update at all
     lesson: str = ""
     proposal_error: str | None = None
     gave_up: bool = False  # the proposer said it can never write code for this task (Proposal.final)

@@ -257,3 +257,62 @@ def test_a_final_no_code_answer_ends_the_task_at_once(memory: Memory) -> None:
     # a resumed run ends the task the same way
     restored = loop.restore_state(spec("relu"))
     assert restored.done and restored.stop_reason == relu.stop_reason
+
+
+@dataclass
+class OutageProposer:
+    """Scripted replies where None is a provider failure (no reply at all), like LLMProposer on a 500."""
+
+    scripts: dict[str, list[str | None]]
+    name: str = "outage"
+    requests: list[ProposalRequest] = field(default_factory=list)
+
+    async def propose(self, request: ProposalRequest) -> Proposal:
+        self.requests.append(request)
+        code = self.scripts[request.task_id][request.attempt]
+        if code is None:
+            return Proposal(code=None, error="provider failed: server error 500", meta={"provider_failed": True})
+        return Proposal(code=code)
+
+
+def _q_values(memory: Memory) -> dict[int, tuple[float, float, int, int]]:
+    return {i.id: (i.q_draft, i.q_refine, i.visits_draft, i.visits_refine) for i in memory.items(kind="experience")}
+
+
+def test_a_provider_failure_updates_no_q_values(memory: Memory) -> None:
+    # a first task leaves experiences to retrieve; then the provider fails while drafting and refining the second
+    run_all(make_loop(memory, ScriptedProposer({"level1/relu": ["# incorrect", "# correct 2.0"]}), budget=2,
+                      can_time=True), [spec("relu")])
+    before, stats_before = _q_values(memory), memory.reward_stats("refine")
+    proposer = OutageProposer({"level1/sigmoid": [None, "# correct 3.0", None, None]})
+    loop = make_loop(memory, proposer, budget=4, can_time=True, run_id="run-2")
+    (state,) = run_all(loop, [spec("sigmoid")])
+    failed = [a for a in state.attempts if a.status == "no_kernel"]
+    assert [a.stage for a in failed] == ["draft", "refine", "refine"]
+    assert all(a.context_ids or a.start_point_id for a in failed)  # the context was there to be blamed
+    for a in failed:
+        assert a.q_changes == {} and a.reward == 0.0 and a.reward_raw == 0.0
+        assert a.q_skipped and "provider failed" in a.q_skipped
+        assert memory.get(a.item_id).reward is None  # the item says no reward was given
+    # only the successful draft moved Q values (its own context), and the refine statistics are untouched
+    correct = state.attempts[1]
+    moved = {int(k) for k in correct.q_changes}
+    after = _q_values(memory)
+    assert moved & set(before) and {i for i in before if before[i] != after[i]} == moved & set(before)
+    assert memory.reward_stats("refine") == stats_before
+    # the attempts still count against the budget and survive a resume
+    restored = loop.restore_state(spec("sigmoid"))
+    assert [a.q_skipped for a in restored.attempts] == [a.q_skipped for a in state.attempts]
+
+
+def test_a_give_up_updates_no_q_values(memory: Memory) -> None:
+    run_all(make_loop(memory, ScriptedProposer({"level1/sigmoid": ["# incorrect", "# correct"]}), budget=2,
+                      can_time=False, backend="cpu"), [spec("sigmoid")])
+    before = _q_values(memory)
+    proposer = GivesUpProposer()
+    (relu,) = run_all(make_loop(memory, proposer, budget=5, can_time=False, backend="cpu", run_id="run-2"),
+                      [spec("relu")])
+    (attempt,) = relu.attempts
+    assert attempt.gave_up and attempt.context_ids  # context was retrieved, but the proposer never used it
+    assert attempt.q_changes == {} and "gave up" in attempt.q_skipped
+    assert {i: v for i, v in _q_values(memory).items() if i in before} == before
