@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -15,9 +16,11 @@ from evokernel.agent.settings import AgentSettings
 from evokernel.agent.types import Proposer
 from evokernel.memory import Memory
 
-__all__ = ["Agent", "synthesize", "make_proposer", "as_task", "REDACTED"]
+__all__ = ["Agent", "synthesize", "make_proposer", "as_task", "stop_reason_of", "REDACTED"]
 
 REDACTED = "<kept in the memory's runs table>"
+
+log = logging.getLogger(__name__)
 
 AttemptHook = Callable[[TaskState, AttemptRecord], None]
 
@@ -52,7 +55,14 @@ class Agent:
     proposer from the settings, and an executor (``settings.executor``: warm verifier pools on this
     machine, or actors on a Ray cluster) with ``settings.workers`` workers. Close it (or use it as a
     context manager) to release them.
+
+    After each ``synthesize``, ``last_run_id`` names its run in the memory and ``last_result`` holds
+    its result; both are set while the run goes on (``last_result`` after every round), so a caller
+    that catches a stop or an interrupt still has the best kernel found so far.
     """
+
+    last_run_id: str | None = None
+    last_result: TaskResult | None = None
 
     def __init__(
         self,
@@ -126,19 +136,44 @@ class Agent:
         }
 
     async def asynthesize(self, problem: Any, *, on_attempt: AttemptHook | None = None) -> TaskResult:
-        """Draft, then refine, one problem within the budget; returns its best kernel and history."""
+        """Draft, then refine, one problem within the budget; returns its best kernel and history.
+
+        A run that stops early (a ``UserError`` such as a rejected key or a provider that keeps
+        failing, ``KeyboardInterrupt``, or cancellation) re-raises, after ending the run in the memory
+        with a summary that says why; ``last_result`` then holds the task's result up to the stop (its
+        best kernel included, ``stop_reason`` "stopped: ...").
+        """
         spec = as_task(problem)
+        self.last_result = None
         run_id = self.memory.begin_run(self.run_config(secret=True, task=spec.id))
+        self.last_run_id = run_id
         loop = self.loop(run_id, on_attempt)
         state = loop.new_state(spec)
+        self.last_result = state.result()
         round_index = 0
-        while not state.done:
-            await loop.run_round([state], round_index)
-            round_index += 1
-        result = state.result()
-        self.memory.end_run(run_id, {"solved": result.solved, "attempts": len(result.attempts)})
-        self.last_run_id = run_id
-        return result
+        try:
+            while not state.done:
+                await loop.run_round([state], round_index)
+                round_index += 1
+                self.last_result = state.result()
+        except BaseException as exc:
+            state.stop_reason = f"stopped: {stop_reason_of(exc)}"
+            self.last_result = state.result()
+            self._end_run(run_id, self.last_result, stopped=stop_reason_of(exc))
+            raise
+        self._end_run(run_id, self.last_result)
+        return self.last_result
+
+    def _end_run(self, run_id: str, result: TaskResult, *, stopped: str | None = None) -> None:
+        summary: dict[str, Any] = {"solved": result.solved, "attempts": len(result.attempts)}
+        if stopped is not None:
+            summary.update(interrupted=True, reason=stopped)
+        try:
+            self.memory.end_run(run_id, summary)
+        except Exception as exc:  # never hide why the run stopped behind a failure to record it
+            if stopped is None:
+                raise
+            log.warning("could not record the end of run %s in %s: %s", run_id, self.memory.path, exc)
 
     def synthesize(self, problem: Any, *, on_attempt: AttemptHook | None = None) -> TaskResult:
         """Blocking form of asynthesize."""
@@ -151,6 +186,13 @@ class Agent:
             aclose = getattr(self.proposer, "aclose", None)
             if aclose is not None:
                 await aclose()
+
+
+def stop_reason_of(exc: BaseException) -> str:
+    """Why a run stopped early, in a few words: the user error's message, or "interrupted"."""
+    if isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)):
+        return "interrupted"
+    return str(exc) or type(exc).__name__
 
 
 def _resolve_backend(name: str, verifier: Any = None) -> tuple[str, bool, str]:

@@ -14,6 +14,7 @@ replayed from the history.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import random
@@ -79,6 +80,15 @@ class TaskState:
     @property
     def best_ms(self) -> float | None:
         return self.best.latency_ms if self.best is not None else None
+
+    def checkpoint(self) -> TaskState:
+        """A copy to go back to when a round's memory updates are rolled back."""
+        return dataclasses.replace(self, attempts=list(self.attempts))
+
+    def restore(self, checkpoint: TaskState) -> None:
+        """Go back to a checkpoint (the memory rolled back the attempts made since)."""
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, getattr(checkpoint, f.name))
 
     def result(self) -> TaskResult:
         """The task's outcome so far."""
@@ -377,18 +387,28 @@ class AgentLoop:
     # -- rounds --------------------------------------------------------------------------------
 
     async def run_round(self, states: Sequence[TaskState], round_index: int) -> list[AttemptRecord]:
-        """One attempt for every unfinished task; memory updates applied in task order, atomically."""
+        """One attempt for every unfinished task; memory updates applied in task order, atomically.
+
+        When the updates fail (or are interrupted) the task states go back to where they were, so
+        they always agree with the memory."""
         active = [s for s in states if not s.done]
         if not active:
             return []
         solved_before = {s.spec.id for s in active if s.first_feasible_attempt is not None}
         prepared = [self.prepare(s, round_index) for s in active]
         outcomes = await asyncio.gather(*(self.execute(p) for p in prepared))
-        with self.memory.transaction():
-            records = [
-                self.commit(p, proposal, verdict, wall, round_index)
-                for p, (proposal, verdict, wall) in zip(prepared, outcomes)
-            ]
+        checkpoints, failures = [s.checkpoint() for s in active], self._provider_failures
+        try:
+            with self.memory.transaction():
+                records = [
+                    self.commit(p, proposal, verdict, wall, round_index)
+                    for p, (proposal, verdict, wall) in zip(prepared, outcomes)
+                ]
+        except BaseException:  # the memory holds none of this round: neither do the task states
+            for state, checkpoint in zip(active, checkpoints):
+                state.restore(checkpoint)
+            self._provider_failures = failures
+            raise
         newly = {s.spec.id for s in active if s.first_feasible_attempt is not None} - solved_before
         self.grow_pool(bool(newly))
         if self._provider_failures >= MAX_PROVIDER_FAILURES:

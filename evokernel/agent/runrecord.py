@@ -24,12 +24,18 @@ def ledger_of(proposer: Any) -> dict[str, Any] | None:
     return ledger.to_dict() if ledger is not None else None
 
 
-def write_synthesis_record(agent: Any, task: TaskSpec, result: TaskResult, out: Path, wall_s: float) -> Path:
-    """Write the best kernel (when there is one) to ``out`` and the run record beside it; returns the record's path."""
+def write_synthesis_record(
+    agent: Any, task: TaskSpec, result: TaskResult, out: Path, wall_s: float, *, stopped: str | None = None
+) -> Path:
+    """Write the best kernel (when there is one) to ``out`` and the run record beside it; returns the record's path.
+
+    ``stopped`` says why a run ended before its task did (a stop error, an interrupt); the record
+    keeps it, and the result then holds the attempts made up to the stop."""
     record_path = record_path_for(out)
     record = {
         "format": "evokernel.synthesis/1",
         "run_id": getattr(agent, "last_run_id", None),
+        "stopped": stopped,
         "problem": str(task.path) if task.path else None,
         "task_id": task.id,
         "task_hash": task.hash,

@@ -95,17 +95,31 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the agent on one problem; exit 0 when a correct kernel was written, 1 when the budget ran out."""
-    from evokernel.agent.agent import Agent, as_task
+    """Run the agent on one problem; exit 0 when a correct kernel was written, 1 when the budget ran out.
+
+    A stop (a user error such as a rejected key, exit 2) or Ctrl-C (exit 130) still writes the best
+    kernel found so far and the run record, marked as stopped, before the error is re-raised."""
+    from evokernel.agent.agent import Agent, as_task, stop_reason_of
     from evokernel.agent.progress import LiveProgress
     from evokernel.agent.runrecord import write_synthesis_record
+    from evokernel.errors import UserError
 
     settings = settings_from_args(args)
     task = as_task(args.problem)
     out = args.out or Path.cwd() / f"{task.name}_kernel.py"
+    stop: BaseException | None = None
     with Agent(settings, memory=args.memory) as agent:
         with LiveProgress(settings.budget, [task]) as progress:
-            result = agent.synthesize(task, on_attempt=progress.on_attempt)
-        record_path = write_synthesis_record(agent, task, result, out, progress.wall_s)
+            try:
+                result = agent.synthesize(task, on_attempt=progress.on_attempt)
+            except (UserError, KeyboardInterrupt) as exc:
+                stop, result = exc, agent.last_result
+        if stop is not None and (result is None or not result.attempts):
+            raise stop  # stopped before any attempt: nothing to write
+        assert result is not None
+        record_path = write_synthesis_record(agent, task, result, out, progress.wall_s,
+                                             stopped=stop_reason_of(stop) if stop is not None else None)
     progress.summary(result, out if result.solved else None, record_path)
+    if stop is not None:
+        raise stop
     return 0 if result.solved else 1
