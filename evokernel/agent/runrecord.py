@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -10,12 +12,30 @@ from evokernel.agent.records import TaskResult, TaskSpec
 from evokernel.errors import UserError
 from kernelbench.records import json_safe, versions
 
-__all__ = ["write_synthesis_record", "record_path_for", "ledger_of"]
+__all__ = ["write_synthesis_record", "record_path_for", "ledger_of", "check_out_path"]
 
 
 def record_path_for(out: Path) -> Path:
     """Where the run record of a kernel written to ``out`` goes: ``<out>.run.json``."""
     return out.with_name(out.name + ".run.json") if out.suffix != ".py" else out.with_suffix(".run.json")
+
+
+def check_out_path(out: Path) -> None:
+    """Fail before any work, naming --out, when the kernel or its run record cannot be written at ``out``.
+
+    Creates the missing parent folders (the kernel goes there anyway) and writes nothing else."""
+    record = record_path_for(out)
+    for path in (out, record):
+        if path.is_dir():
+            raise UserError(f"--out {out}: {path} is a directory; pass a file path, e.g. --out {out / 'kernel.py'}")
+        if path.exists() and not os.access(path, os.W_OK):
+            raise UserError(f"--out {out}: {path} exists and is not writable; pass another --out")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out.parent, prefix=".evokernel-check-"):
+            pass
+    except OSError as exc:
+        raise UserError(f"--out {out}: cannot write there ({exc.strerror or exc}); pass another --out") from exc
 
 
 def ledger_of(proposer: Any) -> dict[str, Any] | None:

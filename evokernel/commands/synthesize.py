@@ -101,12 +101,13 @@ def run(args: argparse.Namespace) -> int:
     kernel found so far and the run record, marked as stopped, before the error is re-raised."""
     from evokernel.agent.agent import Agent, as_task, stop_reason_of
     from evokernel.agent.progress import LiveProgress
-    from evokernel.agent.runrecord import write_synthesis_record
+    from evokernel.agent.runrecord import check_out_path, write_synthesis_record
     from evokernel.errors import UserError
 
     settings = settings_from_args(args)
     task = as_task(args.problem)
     out = args.out or Path.cwd() / f"{task.name}_kernel.py"
+    check_out_path(out)
     stop: BaseException | None = None
     with Agent(settings, memory=args.memory) as agent:
         with LiveProgress(settings.budget, [task]) as progress:
