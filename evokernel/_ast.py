@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import threading
 
-__all__ = ["parse"]
+__all__ = ["parse", "parse_expression"]
 
 _LOCK = threading.Lock()
 
@@ -21,3 +21,9 @@ def parse(source: str, filename: str = "<unknown>") -> ast.Module:
     """``ast.parse(source, filename)``, one thread at a time."""
     with _LOCK:
         return ast.parse(source, filename=filename)
+
+
+def parse_expression(source: str) -> ast.expr:
+    """The expression ``source`` (``ast.parse(source, mode="eval").body``), one thread at a time."""
+    with _LOCK:
+        return ast.parse(source, mode="eval").body

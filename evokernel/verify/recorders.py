@@ -7,6 +7,7 @@ patched launch path. Runs inside the sandboxed worker only.
 
 from __future__ import annotations
 
+import math
 import signal
 import sys
 import time
@@ -148,10 +149,11 @@ def _tensors(value: Any, out: list[Any] | None = None) -> list[Any]:
 class OpRecorder:
     """A TorchDispatchMode factory recording aten ops called during forward.
 
-    With ``keep_shapes`` (policy mixed) it also keeps the latest results of compute ops that have an
-    output's shape and do not depend on any Triton launch: data is tainted when a launch receives it
-    (its storage), and an op with a tainted input taints its results. A kept result that already is
-    the answer was computed by torch alone; the kernels only moved it.
+    With ``keep_shapes`` (policy mixed) it also keeps the latest results of compute ops that have as
+    many elements as an output (in any shape: torch may compute the answer flattened or transposed)
+    and do not depend on any Triton launch: data is tainted when a launch receives it (its storage),
+    and an op with a tainted input taints its results. A kept result that already is the answer was
+    computed by torch alone; the kernels only moved it.
 
     Ops are recorded at every depth, inside Triton launches too: a launch runs candidate code (the grid
     function, pre-run hooks, ``data_ptr`` of its arguments, Python called from an interpreted kernel
@@ -172,6 +174,7 @@ class OpRecorder:
         ops, kept, tainted = self.ops, self.kept, self.tainted
         reads = host_reads
         shapes = keep_shapes or set()
+        numels = {math.prod(shape) for shape in shapes}
         limit = self.KEEP
 
         def storage(t: Any) -> Any:
@@ -204,7 +207,7 @@ class OpRecorder:
                         taint(results)
                     elif name not in ALLOWED_OPS:
                         for t in results:
-                            if tuple(t.shape) in shapes and t.is_floating_point():
+                            if t.numel() in numels and t.is_floating_point():
                                 kept.append((name, t.detach().to("cpu", copy=True)))
                                 del kept[:-limit]
                 return out
@@ -230,10 +233,11 @@ HOST_READ_LIMIT = 64
 
 class HostReadRecorder:
     """Counts tensor elements read into Python during forward: ``tolist``, ``numpy`` (and ``__array__``),
-    ``__dlpack__``, ``repr``/``str``/``format`` of a tensor; ``.item()`` and storage reads are counted
-    by :class:`OpRecorder`. Installed on ``torch.Tensor`` before the candidate is imported."""
+    ``__dlpack__``, ``repr``/``str``/``format`` of a tensor, and ``apply_``/``map_``/``map2_`` (a Python
+    callable over every element, which aten never sees); ``.item()`` and storage reads are counted by
+    :class:`OpRecorder`. Installed on ``torch.Tensor`` before the candidate is imported."""
 
-    METHODS = ("tolist", "numpy", "__dlpack__", "__repr__", "__format__")
+    METHODS = ("tolist", "numpy", "__dlpack__", "__repr__", "__format__", "apply_", "map_", "map2_")
 
     def __init__(self) -> None:
         self.elements = 0

@@ -19,6 +19,7 @@ import types
 from dataclasses import dataclass
 
 from evokernel._ast import parse as parse_python
+from evokernel._ast import parse_expression
 from evokernel.verify.rules import rule_message
 
 __all__ = ["GateResult", "Finding", "check_candidate", "defines_model_new", "ALLOWED_IMPORTS"]
@@ -86,6 +87,14 @@ _PATH_RULES: tuple[tuple[str, str], ...] = (
     ("torch.utils.benchmark", "native_code"),
     ("torch.utils.dlpack", "host_data"),
     ("operator.attrgetter", "dynamic_code"),
+    # these evaluate strings as code (string annotations, forward references)
+    ("typing.get_type_hints", "dynamic_code"),
+    ("typing.ForwardRef", "dynamic_code"),
+    ("typing.evaluate_forward_ref", "dynamic_code"),
+    ("typing_extensions.get_type_hints", "dynamic_code"),
+    ("typing_extensions.ForwardRef", "dynamic_code"),
+    ("typing_extensions.evaluate_forward_ref", "dynamic_code"),
+    ("typing_extensions.get_annotations", "dynamic_code"),
     ("operator.methodcaller", "dynamic_code"),
     ("torch.backends", "global_flags"),
     ("torch.set_float32_matmul_precision", "global_flags"),
@@ -143,13 +152,15 @@ _FORBIDDEN_ATTRS = frozenset(
         "__defaults__", "__kwdefaults__", "__subclasshook__", "__init_subclass__", "__objclass__", "__getstate__",
         "__setstate__", "f_back", "f_locals", "f_globals", "f_builtins", "f_code", "f_trace", "tb_frame", "tb_next",
         "gi_frame", "gi_code", "cr_frame", "cr_code", "ag_frame", "ag_code", "co_code", "co_consts",
+        "__annotations__",
     }
 )
 
-# Attribute names that move tensor data to the host (numpy, dlpack, raw buffers), on any object.
+# Attribute names that move tensor data to the host (numpy, dlpack, raw buffers) or run a Python
+# callable over it element by element (apply_, map_, map2_), on any object.
 _HOST_DATA_ATTRS = frozenset(
     {"numpy", "__array__", "__array_namespace__", "__array_interface__", "__array_struct__", "__dlpack__",
-     "from_numpy", "from_dlpack", "to_dlpack", "frombuffer", "from_file"}
+     "from_numpy", "from_dlpack", "to_dlpack", "frombuffer", "from_file", "apply_", "map_", "map2_"}
 )
 
 # Attribute names of modules a candidate may not use, reached as an attribute of anything (an allowed
@@ -394,12 +405,32 @@ class _Gate(ast.NodeVisitor):
         every += [a for a in (args.vararg, args.kwarg) if a is not None]
         return {a.arg for a in every}
 
+    def _annotation(self, node: ast.expr | None) -> None:
+        """Check an annotation as the code it is: typing and functools evaluate annotations (strings
+        included) at run time, so a string annotation is parsed and checked like any expression."""
+        if node is None:
+            return
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            try:
+                parsed = parse_expression(node.value.strip())
+            except (SyntaxError, ValueError):
+                return  # not an expression: nothing can evaluate it
+            for sub in ast.walk(parsed):
+                ast.copy_location(sub, node)
+            node = parsed
+        self.visit(node)
+
     def _scoped(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:
         # decorators, defaults and annotations belong to the enclosing scope
         for dec in getattr(node, "decorator_list", []):
             self.visit(dec)
         for default in [*node.args.defaults, *[d for d in node.args.kw_defaults if d is not None]]:
             self.visit(default)
+        every = [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs, node.args.vararg, node.args.kwarg]
+        for arg in every:
+            if arg is not None:
+                self._annotation(arg.annotation)
+        self._annotation(getattr(node, "returns", None))
         self._params.append(self._arg_names(node.args))
         body = node.body if isinstance(node.body, list) else [node.body]
         for stmt in body:
@@ -488,7 +519,10 @@ class _Gate(ast.NodeVisitor):
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         self._check_target(node.target, "assignment to")
-        self.generic_visit(node)
+        self.visit(node.target)
+        self._annotation(node.annotation)
+        if node.value is not None:
+            self.visit(node.value)
 
     def visit_Delete(self, node: ast.Delete) -> None:
         for target in node.targets:

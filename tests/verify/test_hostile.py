@@ -2,7 +2,8 @@
 verifier keeps working afterwards.
 
 Two passes: with the static gate (what users get), and with the gate turned off, so that each
-dynamic layer (worker checks, sandbox, parent-side comparison) is shown to hold on its own.
+dynamic layer (worker checks, sandbox, parent-side comparison) is shown to hold on its own. The few
+files only the gate stops (torch run with the Python dispatch key disabled) are marked in GATED.
 """
 
 from __future__ import annotations
@@ -61,6 +62,12 @@ GATED = {
     "mixed_ghost_sentinel": ("rejected", "torch_compute"),
     "patch_harness": ("rejected", "harness_access"),
     "markup_message": ("runtime_error", None),  # printed literally by `evokernel eval` (test_cli.py)
+    "apply_host": ("rejected", "host_data"),
+    "typing_annotation": ("rejected", "private_api"),
+    # gate only: with the Python dispatch key disabled, no dynamic layer sees torch's ops
+    "dispatch_escape": ("rejected", "private_api"),
+    "mixed_reshape": ("rejected", "torch_compute"),
+    "mixed_transpose": ("rejected", "torch_compute"),
 }
 
 # with the gate, under policy mixed: name -> (status, rule)
@@ -68,6 +75,8 @@ GATED_MIXED = {
     "mixed_torch_copy": ("rejected", "torch_did_the_work"),
     "mixed_ghost_sentinel": ("rejected", "torch_did_the_work"),
     "decoy_kernel": ("rejected", "ghost_replay"),
+    "mixed_reshape": ("rejected", "torch_did_the_work"),
+    "mixed_transpose": ("rejected", "torch_did_the_work"),
 }
 
 # the problem a candidate is checked against, where it is not relu
@@ -101,6 +110,9 @@ UNGATED = {
     "mixed_torch_copy": ("mixed", "rejected", "torch_did_the_work"),
     "mixed_ghost_sentinel": ("mixed", "rejected", "torch_did_the_work"),
     "patch_harness": ("strict", "rejected", "patched_runtime"),
+    "apply_host": ("strict", "rejected", "host_compute"),
+    "mixed_reshape": ("mixed", "rejected", "torch_did_the_work"),
+    "mixed_transpose": ("mixed", "rejected", "torch_did_the_work"),
 }
 
 

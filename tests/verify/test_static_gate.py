@@ -108,6 +108,21 @@ def candidate(body: str = "pass", top: str = "", header: str = HEADER) -> str:
         ("", "y = torch.utils.dlpack.to_dlpack(x)", "host_data"),
         ("", "y = torch.UntypedStorage.from_file('f', False, 8)", "host_data"),
         ("", "y = x.__array__()", "host_data"),
+        # a Python callable over every element, outside aten
+        ("", "x.apply_(abs)", "host_data"),
+        ("", "x.map_(x, max)", "host_data"),
+        # typing evaluates strings: string annotations are code, and the evaluators are dynamic code
+        ("def f(x: 'torch._C._DisableTorchDispatch'):\n    pass", "pass", "private_api"),
+        ("def f(x) -> 'torch._C._DisableTorchDispatch':\n    pass", "pass", "private_api"),
+        ("def f(*a: '__import__(\"os\")'):\n    pass", "pass", "dynamic_code"),
+        ("v: 'torch._C._DisableTorchDispatch' = None", "pass", "private_api"),
+        ("from __future__ import annotations\ndef f(x: torch._C._DisableTorchDispatch):\n    pass", "pass",
+         "private_api"),
+        ("import typing", "y = typing.get_type_hints(forward)", "dynamic_code"),
+        ("from typing import get_type_hints", "pass", "dynamic_code"),
+        ("import typing", "y = typing.ForwardRef('torch.relu')", "dynamic_code"),
+        ("import typing_extensions", "y = typing_extensions.evaluate_forward_ref(r)", "dynamic_code"),
+        ("", "y = self.forward.__annotations__", "introspection"),
     ],
 )
 def test_each_rule_fires(top: str, body: str, rule: str) -> None:
@@ -148,6 +163,11 @@ def test_missing_model_new_is_a_compile_error() -> None:
     assert "ModelNew" in result.message
     assert not defines_model_new(HEADER)
     assert defines_model_new(candidate())
+
+
+def test_plain_annotations_pass() -> None:
+    top = "from typing import Optional\ndef f(x: 'torch.Tensor', n: Optional[int] = None) -> 'torch.Tensor':\n    return x"
+    assert check_candidate(candidate("v: int = 3", top)) is None
 
 
 def test_syntax_error_is_a_compile_error_with_line() -> None:
