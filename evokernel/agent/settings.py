@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,11 +71,13 @@ def _merge(obj: Any, values: dict[str, Any], where: str) -> None:
             setattr(obj, key, value)
 
 
-def load_settings(path: str | Path | None = None) -> AgentSettings:
-    """Defaults, updated from a TOML file when given (unknown keys are an error naming the key)."""
+def load_settings(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> AgentSettings:
+    """Defaults, updated from a TOML file when given, then by dotted ``overrides`` (the command line's
+    flags, e.g. {"budget": 3}; None values skipped); validated once, at the end, so a flag can fix what
+    the file got wrong. Errors name the file and the setting."""
     settings = AgentSettings()
-    if path is not None:
-        p = Path(path)
+    p = Path(path) if path is not None else None
+    if p is not None:
         try:
             data = tomllib.loads(p.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -82,7 +85,14 @@ def load_settings(path: str | Path | None = None) -> AgentSettings:
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise UserError(f"{p}: not a valid TOML settings file ({exc})") from exc
         _merge(settings, data, str(p))
-    settings.validate()
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    _set_dotted(settings, flags)
+    try:
+        settings.validate()
+    except UserError as exc:
+        if p is None:
+            raise
+        raise UserError(f"{exc} (settings from {p}, then the flags)" if flags else f"{p}: {exc}") from exc
     return settings
 
 
@@ -94,17 +104,25 @@ def settings_from_dict(data: dict[str, Any], where: str = "run record") -> Agent
     return settings
 
 
-def apply_overrides(settings: AgentSettings, overrides: dict[str, Any]) -> AgentSettings:
-    """Set dotted keys (e.g. {"retrieval.mode": "none", "budget": 10}); None values are skipped."""
-    for dotted, value in overrides.items():
+def _set_dotted(settings: AgentSettings, values: Mapping[str, Any]) -> None:
+    for dotted, value in values.items():
         if value is None:
             continue
         *parents, leaf = dotted.split(".")
         target: Any = settings
         for name in parents:
-            target = getattr(target, name)
-        if not hasattr(target, leaf):
+            target = getattr(target, name, None)
+            if not dataclasses.is_dataclass(target):
+                raise UserError(f"unknown setting {dotted!r}")
+        if not hasattr(target, leaf) or dataclasses.is_dataclass(getattr(target, leaf)):
             raise UserError(f"unknown setting {dotted!r}")
         setattr(target, leaf, value)
+
+
+def apply_overrides(settings: AgentSettings, overrides: Mapping[str, Any]) -> AgentSettings:
+    """Set dotted keys (e.g. {"retrieval.mode": "none", "budget": 10}); None values are skipped.
+
+    The settings are validated after all of them are set."""
+    _set_dotted(settings, overrides)
     settings.validate()
     return settings

@@ -52,13 +52,14 @@ def executor_of(args: argparse.Namespace) -> str | None:
     return executor
 
 
-def settings_from_args(args: argparse.Namespace) -> Any:
-    """The AgentSettings a command line asks for (file first, then flags)."""
-    from evokernel.agent.settings import apply_overrides, load_settings
+def settings_from_args(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> Any:
+    """The AgentSettings a command line asks for: file first, then the agent flags, then ``extra``
+    (a command's own flags as dotted settings, e.g. bench's {"budget": args.rounds}); validated once
+    at the end, so any flag can fix what the file got wrong."""
+    from evokernel.agent.settings import load_settings
 
-    settings = load_settings(args.config)
-    return apply_overrides(
-        settings,
+    return load_settings(
+        args.config,
         {
             "llm.model": args.model,
             "llm.api_base": args.api_base,
@@ -71,6 +72,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
             "workers": args.workers,
             "executor": executor_of(args),
             "ray_address": getattr(args, "ray_address", None),
+            **(extra or {}),
         },
     )
 

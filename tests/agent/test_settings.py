@@ -62,3 +62,32 @@ def test_executor_settings_from_a_file_and_their_checks(tmp_path: Path) -> None:
         apply_overrides(AgentSettings(), {"executor": "dask"})
     with pytest.raises(UserError, match="only used by the ray executor"):
         apply_overrides(AgentSettings(), {"ray_address": "auto"})
+
+
+def test_overrides_apply_before_the_file_is_validated(tmp_path: Path) -> None:
+    f = tmp_path / "b0.toml"
+    f.write_text("budget = 0\n")
+    assert load_settings(f, {"budget": 3}).budget == 3  # the flag fixes what the file got wrong
+    with pytest.raises(UserError, match=r"b0.toml: budget must be at least 1 \(got 0\)"):
+        load_settings(f)  # the file alone still names itself and the setting
+    with pytest.raises(UserError, match=r"budget must be at least 1 \(got 0\).*b0.toml"):
+        load_settings(f, {"seed": 4})
+    r = tmp_path / "replay.toml"
+    r.write_text('[llm]\ncache_mode = "replay"\n')
+    s = load_settings(r, {"llm.cache_path": str(tmp_path / "cache.sqlite")})
+    assert s.llm.cache_mode == "replay"
+    with pytest.raises(UserError, match="unknown setting 'nope'"):
+        load_settings(r, {"nope": 1})
+
+
+def test_synthesize_flags_fix_a_settings_file(tmp_path: Path) -> None:
+    import argparse
+
+    from evokernel.commands.synthesize import add_agent_arguments, settings_from_args
+
+    parser = argparse.ArgumentParser()
+    add_agent_arguments(parser)
+    f = tmp_path / "b0.toml"
+    f.write_text("budget = 0\n")
+    args = parser.parse_args(["--config", str(f), "--budget", "3"])
+    assert settings_from_args(args).budget == 3
