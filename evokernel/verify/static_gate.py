@@ -22,7 +22,12 @@ from evokernel._ast import parse as parse_python
 from evokernel._ast import parse_expression
 from evokernel.verify.rules import rule_message
 
-__all__ = ["GateResult", "Finding", "check_candidate", "defines_model_new", "ALLOWED_IMPORTS"]
+__all__ = ["GateResult", "Finding", "check_candidate", "defines_model_new", "ALLOWED_IMPORTS", "MAX_SOURCE_CHARS"]
+
+# Longest candidate the gate parses: the parent parses every candidate outside any sandbox, and a
+# syntax tree costs about 200 bytes of memory per character of a dense literal. Real kernels are a few
+# thousand characters; generated ones with many configurations stay far below this.
+MAX_SOURCE_CHARS = 400_000
 
 # Top-level modules a candidate may import.
 ALLOWED_IMPORTS = frozenset(
@@ -641,6 +646,8 @@ def _line_text(source: str, line: int) -> str:
 
 def defines_model_new(source: str) -> bool:
     """True when the source parses and binds ModelNew at module level (used by the CLI's input check)."""
+    if len(source) > MAX_SOURCE_CHARS:
+        return True  # not parsed here; the gate reports the size
     try:
         tree = parse_python(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -668,6 +675,13 @@ def _too_deep(filename: str, exc: BaseException) -> GateResult:
 
 def check_candidate(source: str, filename: str = "candidate.py") -> GateResult | None:
     """None when the candidate passes the gate, else the first reason it does not."""
+    if len(source) > MAX_SOURCE_CHARS:
+        return GateResult(
+            "compile_error", None,
+            f"{filename}: {len(source):,} characters, more than the {MAX_SOURCE_CHARS:,} a candidate may have; "
+            "generate tables and configurations at run time instead of writing them out",
+            None,
+        )
     try:
         tree = parse_python(source, filename=filename)
     except SyntaxError as exc:

@@ -165,6 +165,16 @@ def test_missing_model_new_is_a_compile_error() -> None:
     assert defines_model_new(candidate())
 
 
+def test_a_huge_candidate_is_refused_before_it_is_parsed() -> None:
+    from evokernel.verify.static_gate import MAX_SOURCE_CHARS
+
+    table = "TABLE = [" + ", ".join(["1.5"] * (MAX_SOURCE_CHARS // 5)) + "]\n"
+    result = check_candidate(candidate("pass", table))
+    assert result is not None and result.status == "compile_error"
+    assert f"{MAX_SOURCE_CHARS:,}" in result.message and "characters" in result.message
+    assert defines_model_new(candidate("pass", table))  # left to the gate, which says why
+
+
 def test_plain_annotations_pass() -> None:
     top = "from typing import Optional\ndef f(x: 'torch.Tensor', n: Optional[int] = None) -> 'torch.Tensor':\n    return x"
     assert check_candidate(candidate("v: int = 3", top)) is None
