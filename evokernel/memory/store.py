@@ -153,6 +153,19 @@ def _blob(vector: np.ndarray) -> bytes:
     return np.ascontiguousarray(vector, dtype=np.float32).tobytes()
 
 
+def _make_parent(path: Path) -> None:
+    """Create the folders above a new memory file (UserError naming the path when that cannot be done)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocker = next((a for a in path.parents if a.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            why = f"{blocker} is a file, not a folder"
+        else:
+            why = f"{exc.strerror or exc}: {path.parent}"
+        raise UserError(f"{path}: cannot create the memory there ({why}); pass another memory path (--memory)") from exc
+
+
 class Store:
     """SQLite-backed store of a memory; thread-safe (see module docstring for the rule)."""
 
@@ -163,7 +176,7 @@ class Store:
         if not self.path.exists():
             if not create:
                 raise UserError(f"{self.path}: no memory here; check the path or create one first (e.g. by import)")
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _make_parent(self.path)
         self._write_lock = threading.RLock()
         self._tx_owner: int | None = None  # thread inside an open write transaction
         self._pool_lock = threading.Lock()

@@ -106,3 +106,17 @@ def test_bad_input_exits_2_with_one_line(capsys, tmp_path, mem_path) -> None:
     _one_line_error(capsys, ["memory", "import", str(garbage), "--memory", str(mem_path)], "garbage.jsonl:1")
     _one_line_error(capsys, ["memory", "prune", "--memory", str(mem_path)], "at least one rule")
     _one_line_error(capsys, ["memory", "import", str(corrupt), "--memory", str(mem_path)], "corrupt.sqlite")
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "proc"])
+def test_a_memory_path_that_cannot_be_created_is_one_line(capsys, tmp_path, mem_path, where) -> None:
+    if where == "proc":
+        if not Path("/proc/self").exists():
+            pytest.skip("needs /proc")
+        target = Path("/proc/evokernel-test/m.sqlite")
+    else:
+        target = mem_path / "m.sqlite"  # the parent is a file
+    export = tmp_path / "e.jsonl"
+    assert main(["memory", "export", str(export), "--memory", str(mem_path)]) == 0
+    capsys.readouterr()
+    _one_line_error(capsys, ["memory", "import", str(export), "--memory", str(target)], f"{target}: cannot create")
