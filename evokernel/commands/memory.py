@@ -114,14 +114,19 @@ def _import(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from evokernel.errors import UserError
+    from evokernel.memory import transfer
 
     source = Path(args.source).expanduser()
     if not source.is_file():
         raise UserError(f"{source}: no such file; pass a .jsonl export or a memory file to merge")
     with open(source, "rb") as f:
         is_sqlite = f.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
+    # read (and check) the source before the target is opened: a bad source creates no empty memory
+    records = transfer.read_memory(source) if is_sqlite else transfer.read_jsonl(source)
     with _open(args, create=True) as memory:
-        n = memory.merge(source) if is_sqlite else memory.import_jsonl(source)
+        if is_sqlite:
+            transfer.check_merge_source(source, memory.path)
+        n = memory.import_records(records)
         path = memory.path
     print(f"{'merged' if is_sqlite else 'imported'} {n} items from {source} into {path}")
     return 0

@@ -354,22 +354,16 @@ class Memory:
 
     def import_jsonl(self, path: str | Path) -> int:
         """Add the items of an export (re-embedded when its embedder differs); the number added."""
-        return self._import(transfer.read_jsonl(path))
+        return self.import_records(transfer.read_jsonl(path))
 
     def merge(self, other_path: str | Path) -> int:
         """Add the items of another memory file (ids remapped, parents kept); the number added."""
-        other_path = Path(other_path).expanduser()
-        if other_path.resolve() == self.path.resolve():
-            raise UserError(f"{other_path}: cannot merge a memory into itself")
-        other = Store(other_path, create=False)
-        try:
-            spec = other.get_meta("embedder") or {}
-            records = transfer.store_records(other, spec)
-        finally:
-            other.close()
-        return self._import(records)
+        transfer.check_merge_source(other_path, self.path)
+        return self.import_records(transfer.read_memory(other_path))
 
-    def _import(self, records: transfer.Records) -> int:
+    def import_records(self, records: transfer.Records) -> int:
+        """Add records already read (``transfer.read_jsonl`` / ``transfer.read_memory``), so a caller can
+        check a source before it opens or creates the memory; the number added."""
         with self._store.lock:
             added = transfer.import_records(self._store, self._vectors, records, embedder_spec(self.embedder))
             if added:

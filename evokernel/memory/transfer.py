@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import math
 import os
 import time
 from collections.abc import Iterable, Sequence
@@ -34,7 +35,8 @@ from evokernel.memory.records import Item, NewItem, check_stage
 from evokernel.memory.store import Store, StoredRow, content_key
 from evokernel.memory.vectors import Vectorizer
 
-__all__ = ["JSONL_FORMAT", "export_jsonl", "read_jsonl", "import_records", "store_records", "drop_ids", "prune_ids"]
+__all__ = ["JSONL_FORMAT", "export_jsonl", "read_jsonl", "read_memory", "check_merge_source", "import_records",
+           "store_records", "drop_ids", "prune_ids", "Records"]
 
 JSONL_FORMAT = "evokernel-memory-jsonl"
 JSONL_VERSION = 1
@@ -132,12 +134,30 @@ def _item_from_record(rec: dict[str, Any], sources: dict[str, str], where: str) 
     h = rec.get("source")
     if h is not None and h not in sources:
         raise UserError(f"{where}: item {rec['id']} names source {h} that no earlier source record defines")
+    values = {k: (float if k.startswith("q_") else int)(rec.get(k, 0)) for k in _Q_FIELDS}
+    _check_values({**fields, **values}, where)
     item = Item(**fields, task_source=sources.get(h, "") if h else "", id=int(rec["id"]),
-                created=float(rec.get("created", time.time())),
-                **{k: (float if k.startswith("q_") else int)(rec.get(k, 0)) for k in _Q_FIELDS})  # fmt: skip
-    item.validate()
+                created=float(rec.get("created", time.time())), **values)  # fmt: skip
+    try:
+        item.validate()
+    except UserError as exc:
+        raise UserError(f"{where}: {exc}") from exc
     emb = _decode(rec["embedding"]) if isinstance(rec.get("embedding"), str) else None
     return item, emb
+
+
+def _check_values(fields: dict[str, Any], where: str) -> None:
+    """Reject values the memory would store wrongly or that later readers cannot use (NaN Q, a string outcome)."""
+    for name in ("q_draft", "q_refine", "reward", "latency_ms"):
+        value = fields.get(name)
+        if value is not None and (not isinstance(value, (int, float)) or not math.isfinite(value)):
+            raise UserError(f"{where}: {name} must be a finite number (got {value!r})")
+    for name in ("outcome", "meta"):
+        if name in fields and not isinstance(fields[name], dict):
+            raise UserError(f"{where}: {name} must be a JSON object (got {type(fields[name]).__name__})")
+    keywords = fields.get("keywords", [])
+    if not isinstance(keywords, list) or not all(isinstance(k, str) for k in keywords):
+        raise UserError(f"{where}: keywords must be a list of strings")
 
 
 def read_jsonl(path: str | Path) -> Records:
@@ -147,6 +167,7 @@ def read_jsonl(path: str | Path) -> Records:
         raise UserError(f"{src}: no such export file; pass a .jsonl file written by `evokernel memory export`")
     records = Records(embedder={}, items=[], reward_stats={}, runs=[])
     sources: dict[str, str] = {}
+    header_seen = False
     try:
         with open(src, encoding="utf-8") as f:
             for lineno, line in enumerate(f, 1):
@@ -156,9 +177,10 @@ def read_jsonl(path: str | Path) -> Records:
                 try:
                     rec = json.loads(line)
                     kind = rec.get("type") if isinstance(rec, dict) else None
-                    if lineno == 1 and (kind != "header" or rec.get("format") != JSONL_FORMAT):
+                    if not header_seen and (kind != "header" or rec.get("format") != JSONL_FORMAT):
                         raise UserError(f"{where}: not an EvoKernel memory export (no header line)")
                     if kind == "header":
+                        header_seen = True
                         if int(rec.get("version", 0)) > JSONL_VERSION:
                             raise UserError(f"{where}: export version {rec['version']} is newer; upgrade evokernel")
                         records.embedder = dict(rec.get("embedder") or {})
@@ -179,6 +201,8 @@ def read_jsonl(path: str | Path) -> Records:
         raise UserError(f"{src}: not a UTF-8 text file; pass a .jsonl export") from exc
     except OSError as exc:
         raise UserError(f"{src}: cannot read ({exc.strerror or exc})") from exc
+    if not header_seen:
+        raise UserError(f"{src}: not an EvoKernel memory export (the file is empty: no header line)")
     return records
 
 
@@ -187,6 +211,22 @@ def store_records(store: Store, embedder: dict[str, Any]) -> Records:
     items = store.query()
     vectors = store.embeddings([it.id for it in items])
     return Records(embedder, [(it, vectors.get(it.id)) for it in items], store.reward_stats(), store.runs())
+
+
+def read_memory(path: str | Path) -> Records:
+    """Everything in another memory file, as Records (UserError when it is not a readable memory)."""
+    other = Store(Path(path).expanduser(), create=False)
+    try:
+        return store_records(other, other.get_meta("embedder") or {})
+    finally:
+        other.close()
+
+
+def check_merge_source(other_path: str | Path, own_path: Path) -> None:
+    """A memory cannot be merged into itself."""
+    other = Path(other_path).expanduser()
+    if other.resolve() == own_path.resolve():
+        raise UserError(f"{other}: cannot merge a memory into itself")
 
 
 def _parents_first(items: list[tuple[Item, np.ndarray | None]]) -> list[tuple[Item, np.ndarray | None]]:

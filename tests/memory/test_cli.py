@@ -108,6 +108,22 @@ def test_bad_input_exits_2_with_one_line(capsys, tmp_path, mem_path) -> None:
     _one_line_error(capsys, ["memory", "import", str(corrupt), "--memory", str(mem_path)], "corrupt.sqlite")
 
 
+def test_a_failed_import_leaves_no_new_memory_behind(capsys, tmp_path, mem_path) -> None:
+    target = tmp_path / "new.sqlite"
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    _one_line_error(capsys, ["memory", "import", str(empty), "--memory", str(target)], "not an EvoKernel memory export")
+    nan = tmp_path / "nan.jsonl"
+    nan.write_text('{"type": "header", "format": "evokernel-memory-jsonl", "version": 1}\n'
+                   '{"type": "item", "id": 1, "kind": "experience", "task_id": "t", "backend": "cpu", '
+                   '"stage": "draft", "code": "x", "q_draft": NaN}\n')
+    _one_line_error(capsys, ["memory", "import", str(nan), "--memory", str(target)], "nan.jsonl:2: q_draft")
+    assert list(tmp_path.glob("new.sqlite*")) == []
+    # an existing memory is never removed by a failed import
+    _one_line_error(capsys, ["memory", "import", str(nan), "--memory", str(mem_path)], "nan.jsonl:2")
+    assert mem_path.exists()
+
+
 @pytest.mark.parametrize("where", ["under-a-file", "proc"])
 def test_a_memory_path_that_cannot_be_created_is_one_line(capsys, tmp_path, mem_path, where) -> None:
     if where == "proc":

@@ -173,3 +173,31 @@ def test_bad_exports_are_user_errors(tmp_path, open_memory, text, match) -> None
     with pytest.raises(UserError, match="no such export file"):
         mem.import_jsonl(tmp_path / "missing.jsonl")
     assert len(mem) == 0
+
+
+_HEADER = '{"type": "header", "format": "evokernel-memory-jsonl", "version": 1}\n'
+_ITEM = ('{"type": "item", "id": 1, "kind": "experience", "task_id": "t", "backend": "cpu", "stage": "draft", '
+         '"code": "x", %s}\n')
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("", "bad.jsonl: not an EvoKernel memory export"),  # empty: the same error as a header-less file
+        ("\n\n", "bad.jsonl: not an EvoKernel memory export"),
+        (_HEADER + _ITEM % '"q_draft": NaN', r"bad.jsonl:2: q_draft must be a finite number"),
+        (_HEADER + _ITEM % '"q_refine": -Infinity', r"bad.jsonl:2: q_refine must be a finite number"),
+        (_HEADER + _ITEM % '"reward": NaN', r"bad.jsonl:2: reward must be a finite number"),
+        (_HEADER + _ITEM % '"outcome": "notadict"', r"bad.jsonl:2: outcome must be a JSON object"),
+        (_HEADER + _ITEM % '"meta": [1]', r"bad.jsonl:2: meta must be a JSON object"),
+        (_HEADER + _ITEM % '"backend": "tpu"', r"bad.jsonl:2: unknown backend 'tpu'"),
+        (_HEADER + _ITEM % '"kind": "weird"', r"bad.jsonl:2: unknown item kind 'weird'"),
+    ],
+)
+def test_bad_values_in_an_export_name_the_line(tmp_path, open_memory, text, match) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(text)
+    mem = open_memory()
+    with pytest.raises(UserError, match=match):
+        mem.import_jsonl(bad)
+    assert len(mem) == 0
