@@ -5,7 +5,8 @@ attempts and rounds) in the order they happened:
 
     {"type": "header", "format": "evokernel.run/1", "mode": "solutions" | "agent", "settings": {...},
      "versions": {"evokernel", "torch", "triton", "python"}, "device": "...", "backend": "cpu",
-     "suite": "builtin", "created": "2025-01-01T12:00:00+00:00", ...}
+     "suite": "builtin", "created": "2025-01-01T12:00:00+00:00", "problems": 40,
+     "problem_ids": ["level1/19_ReLU", ...], "problem_groups": {"level1/19_ReLU": [1, "activation"], ...}, ...}
     {"type": "result", "problem_id": "level1/19_ReLU", "level": 1, "category": "activation",
      "categories": [...], "problem_hash": "...", "status": "correct" | <verdict status> | "missing",
      "verdict": {...Verdict.to_dict()...} | null, "solution": "path" | null, "message": "...",
@@ -18,6 +19,12 @@ attempts and rounds) in the order they happened:
 A later result for the same problem replaces an earlier one (resumed runs). Lines are flushed as
 they are written, so an interrupted run keeps every finished record; a truncated last line is
 ignored with a warning when reading.
+
+The header lists the selected problems (``problem_ids``, with level and category in
+``problem_groups``) before any is evaluated, so a report on an interrupted run counts the problems
+without a result as failures (status ``no_result``) and says the run is incomplete
+(:meth:`RunRecords.coverage`). Agent runs also keep the ids as ``task_ids`` (resume reads them).
+Runs written before the list existed fall back to the header's ``problems`` count, or to the results.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import json
 import logging
 import math
 import platform
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,6 +44,8 @@ from evokernel.errors import UserError
 __all__ = [
     "FORMAT",
     "RESULTS_FILE",
+    "Coverage",
+    "NO_RESULT",
     "RunRecords",
     "RunWriter",
     "read_run",
@@ -51,6 +60,7 @@ log = logging.getLogger(__name__)
 FORMAT = "evokernel.run/1"
 RESULTS_FILE = "results.jsonl"
 MISSING = "missing"  # result status of a problem without a solution file
+NO_RESULT = "no_result"  # status of a selected problem the run holds no result for (it was interrupted)
 
 
 def json_safe(value: Any) -> Any:
@@ -88,10 +98,14 @@ def make_header(
     suite: str,
     device: str,
     backend: str,
-    problems: int,
+    problems: int | Sequence[Any],
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The header record of a run (mode "solutions" or "agent")."""
+    """The header record of a run (mode "solutions" or "agent").
+
+    ``problems`` are the selected kernelbench Problems (recorded as ``problem_ids`` and
+    ``problem_groups`` besides their count), or only their count.
+    """
     header: dict[str, Any] = {
         "type": "header",
         "format": FORMAT,
@@ -101,9 +115,12 @@ def make_header(
         "device": device,
         "backend": backend,
         "suite": suite,
-        "problems": problems,
+        "problems": problems if isinstance(problems, int) else len(problems),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    if not isinstance(problems, int):
+        header["problem_ids"] = [p.id for p in problems]
+        header["problem_groups"] = {p.id: [p.level, p.category] for p in problems}
     if extra:
         header.update(extra)
     return header
@@ -137,6 +154,46 @@ def result_record(
     }
     record.update(extra)
     return record
+
+
+@dataclass
+class Coverage:
+    """How many of a run's selected problems have a result, and where the selection came from."""
+
+    total: int  # problems the run selected
+    with_results: int  # of those, problems with a result record
+    pending: list[str]  # ids of the selected problems without a result (empty when unknown)
+    source: str  # "ids" (the header lists them), "count" (only their number) or "results" (neither)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every selected problem has a result."""
+        return self.with_results >= self.total
+
+    def note(self) -> str:
+        """One line for tables and reports: "" for a complete run listed in its header."""
+        text = ""
+        if not self.complete:
+            text = (
+                f"incomplete: {self.with_results} of {self.total} problems have results; "
+                f"the {self.total - self.with_results} without one count as failures"
+            )
+        if self.source == "count":
+            text += ("; " if text else "") + "this run's header records the problem count but not the problem ids"
+        elif self.source == "results":
+            text += "the run's header does not list its problems: counted over the problems with results"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``complete`` and ``note`` included)."""
+        return {
+            "complete": self.complete,
+            "total": self.total,
+            "with_results": self.with_results,
+            "pending": list(self.pending),
+            "source": self.source,
+            "note": self.note(),
+        }
 
 
 @dataclass
@@ -175,6 +232,58 @@ class RunRecords:
                     return str(r["verdict"]["backend"])
             return "unknown" if backend is None else str(backend)
         return str(backend)
+
+    @property
+    def selected_ids(self) -> list[str] | None:
+        """The problem ids the header lists (``problem_ids``, or an agent run's ``task_ids``); None in older runs."""
+        ids = self.header.get("problem_ids", self.header.get("task_ids"))
+        return [str(i) for i in ids] if isinstance(ids, list) else None
+
+    def coverage(self) -> Coverage:
+        """How many selected problems have a result (see :class:`Coverage`)."""
+        have = {str(r.get("problem_id")) for r in self.results}
+        ids = self.selected_ids
+        if ids is not None:
+            pending = [i for i in ids if i not in have]
+            return Coverage(len(ids), len(ids) - len(pending), pending, "ids")
+        count = self.header.get("problems")
+        if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+            return Coverage(max(count, len(have)), len(have), [], "count")
+        return Coverage(len(have), len(have), [], "results")
+
+    def scored_results(self) -> list[dict[str, Any]]:
+        """The results plus a ``no_result`` failure for every selected problem without one (for metrics)."""
+        coverage = self.coverage()
+        groups = self.header.get("problem_groups")
+        groups = groups if isinstance(groups, dict) else {}
+        placeholders = [_no_result(pid, groups.get(pid)) for pid in coverage.pending]
+        if coverage.source == "count":
+            unknown = coverage.total - coverage.with_results
+            placeholders += [_no_result(f"(problem without a result {i})", None) for i in range(1, unknown + 1)]
+        if not placeholders:
+            return list(self.results)
+        ids = self.selected_ids
+        if ids is None:
+            return [*self.results, *placeholders]
+        by_id = {str(r.get("problem_id")): r for r in self.results}
+        by_id.update((p["problem_id"], p) for p in placeholders)
+        selected = set(ids)
+        extra = [r for pid, r in by_id.items() if pid not in selected]
+        return [by_id[i] for i in ids] + extra
+
+
+def _no_result(problem_id: str, group: Any) -> dict[str, Any]:
+    level, category = group if isinstance(group, list) and len(group) == 2 else (None, "unknown")
+    return {
+        "type": "result",
+        "problem_id": problem_id,
+        "level": level if isinstance(level, int) else None,
+        "category": category if isinstance(category, str) else "unknown",
+        "status": NO_RESULT,
+        "verdict": None,
+        "solution": None,
+        "message": "no result: the run stopped before this problem finished",
+    }
 
 
 class RunWriter:

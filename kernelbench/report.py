@@ -31,14 +31,25 @@ h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.25em;margin-top:1.8em;borde
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em}th,td{border:1px solid #ddd;padding:.25em .6em;
 text-align:right;vertical-align:top}th{background:#f3f3f3}td.l,th.l{text-align:left}
 td.msg{text-align:left;max-width:40em;font-size:.85em;color:#555;word-break:break-word}
-.correct{color:#1a7f37}.bad{color:#b42318}.note{color:#777;font-style:italic}.meta td{text-align:left}
+.warn{color:#b42318;font-weight:bold}.correct{color:#1a7f37}.bad{color:#b42318}.note{color:#777;font-style:italic}.meta td{text-align:left}
 img{max-width:100%;margin:.5em 0}.grid{display:flex;flex-wrap:wrap;gap:1em}.up{color:#1a7f37}.down{color:#b42318}
 """
 
 
 def run_metrics(run: RunRecords) -> dict[str, Any]:
-    """compute_metrics over a run's records."""
-    return compute_metrics(run.results, backend=run.backend, attempts=run.attempts)
+    """compute_metrics over a run's records, every selected problem counted (see RunRecords.coverage).
+
+    Problems the run selected but holds no result for count as failures (status ``no_result``);
+    ``metrics["coverage"]`` says how many have results and whether the run is complete.
+    """
+    metrics = compute_metrics(run.scored_results(), backend=run.backend, attempts=run.attempts)
+    metrics["coverage"] = run.coverage().to_dict()
+    return metrics
+
+
+def _coverage_note(metrics: dict[str, Any]) -> str:
+    note = (metrics.get("coverage") or {}).get("note")
+    return f'<p class="warn">{_e(note)}</p>' if note else ""
 
 
 # ---------------------------------------------------------------- plots
@@ -240,6 +251,7 @@ def _header_table(run: RunRecords) -> str:
         ("backend", run.backend),
         ("device", h.get("device", "")),
         ("created", h.get("created", "")),
+        ("results", _results_text(run)),
         ("versions", versions),
         ("settings", shown),
     ]
@@ -251,6 +263,12 @@ def _header_table(run: RunRecords) -> str:
         + "".join(f"<tr><th class='l'>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
         + "</table>"
     )
+
+
+def _results_text(run: RunRecords) -> str:
+    coverage = run.coverage()
+    text = f"{coverage.with_results} of {coverage.total} problems"
+    return text + ("" if coverage.complete else " (incomplete)")
 
 
 def _fmt_speed(value: Any, measured: bool) -> str:
@@ -295,7 +313,7 @@ def _single(run: RunRecords) -> str:
     measured = m["speed_measured"]
     overall = m["overall"]
     within = overall.get("within_task_speedup") is not None
-    parts = [f"<h1>EvoKernel bench report: {_e(run.name)}</h1>", _header_table(run)]
+    parts = [f"<h1>EvoKernel bench report: {_e(run.name)}</h1>", _coverage_note(m), _header_table(run)]
     parts.append("<h2>Overall</h2>")
     parts.append(_metrics_table({"all": overall}, "", measured, within))
     parts.append(f"<p>statuses: {_statuses(overall)}</p>")
@@ -415,7 +433,10 @@ def _compare(a: RunRecords, b: RunRecords) -> str:
     parts = [f"<h1>EvoKernel bench comparison: {_e(names[0])} vs {_e(names[1])}</h1>"]
     parts.append(
         "<div class='grid'>"
-        + "".join(f"<div><h2>{_e(n)}</h2>{_header_table(r)}</div>" for n, r in zip(names, (a, b)))
+        + "".join(
+            f"<div><h2>{_e(n)}</h2>{_coverage_note(m)}{_header_table(r)}</div>"
+            for n, r, m in zip(names, (a, b), (ma, mb))
+        )
         + "</div>"
     )
     parts.append("<h2>Aggregates</h2>")

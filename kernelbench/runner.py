@@ -169,7 +169,7 @@ def run_solutions(
             suite=suite,
             device=device,
             backend=backend,
-            problems=len(problems),
+            problems=problems,
             extra={"solutions": str(solutions_dir), "workers": threads,
                    "executor": getattr(verifier, "name", "verifier")},
         )

@@ -67,7 +67,7 @@ def summary_tables(metrics: dict[str, Any], *, title: str = "") -> list[Any]:
 
 
 def print_summary(metrics: dict[str, Any], *, console: Any = None, title: str = "") -> None:
-    """Print the summary tables (and a line about unmeasured speed on the CPU)."""
+    """Print the summary tables, the statuses and, for an incomplete run, how many problems have results."""
     from rich.console import Console
 
     if console is None:  # logs and pipes get room for every column; terminals keep their width
@@ -79,3 +79,6 @@ def print_summary(metrics: dict[str, Any], *, console: Any = None, title: str = 
     overall = metrics["overall"]
     statuses = ", ".join(f"{k} {v}" for k, v in overall["statuses"].items())
     console.print(f"statuses: {statuses}")
+    note = (metrics.get("coverage") or {}).get("note")
+    if note:
+        console.print(note, style="bold red", markup=False)

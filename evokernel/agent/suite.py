@@ -149,7 +149,7 @@ async def _run(
             suite=suite,
             device=device,
             backend=agent.backend,
-            problems=len(specs),
+            problems=problems,
             extra={"run_id": run_id, "task_ids": ids, "memory": str(agent.memory.path), "rounds": agent.settings.budget},
         )
         writer = RunWriter(run_dir, header)

@@ -32,8 +32,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Read the run(s), write the HTML file, print its path."""
+    """Read the run(s), write the HTML file, print its path (and on stderr whether a run is incomplete)."""
     import json
+    import sys
 
     from evokernel.errors import UserError
     from kernelbench.records import json_safe, read_run
@@ -46,6 +47,10 @@ def run(args: argparse.Namespace) -> int:
     if out is None:
         out = runs[0].run_dir / ("report.html" if len(runs) == 1 else f"compare-{runs[1].name}.html")
     path = write_report(runs, out)
+    for r in runs:
+        note = r.coverage().note()
+        if note:
+            print(f"{r.run_dir}: {note}", file=sys.stderr)
     if args.json:
         print(json.dumps(json_safe({r.name: run_metrics(r) for r in runs})))
     print(path)
