@@ -8,7 +8,8 @@ attempts and rounds) in the order they happened:
      "suite": "builtin", "created": "2025-01-01T12:00:00+00:00", "problems": 40,
      "problem_ids": ["level1/19_ReLU", ...], "problem_groups": {"level1/19_ReLU": [1, "activation"], ...}, ...}
     {"type": "result", "problem_id": "level1/19_ReLU", "level": 1, "category": "activation",
-     "categories": [...], "problem_hash": "...", "status": "correct" | <verdict status> | "missing",
+     "categories": [...], "problem_hash": "...", "status": "correct" | <verdict status> | "missing" | "unreadable" | "problem_error"
+     | "harness_error" | "no_result" (reports only),
      "verdict": {...Verdict.to_dict()...} | null, "solution": "path" | null, "message": "...",
      # agent runs also:
      "attempts": 12, "first_feasible_attempt": 3, "first_latency_ms": 1.9, "best_latency_ms": 0.7}

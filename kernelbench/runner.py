@@ -2,7 +2,9 @@
 
 A solutions folder mirrors the problem ids: the solution of ``level1/19_ReLU`` is
 ``DIR/level1/19_ReLU.py`` (a Python source defining ``ModelNew``). Problems without a solution file
-are recorded with status ``missing`` and count as failures in every metric.
+are recorded with status ``missing`` and count as failures in every metric, as are solutions that
+cannot be read (status ``unreadable``: not UTF-8 text, a folder, no permission) and problems whose
+reference program fails (status ``problem_error``); the run goes on with the next problem.
 """
 
 from __future__ import annotations
@@ -32,11 +34,15 @@ __all__ = [
     "reference_cache_path",
     "resolve_backend",
     "HARNESS_ERROR",
+    "UNREADABLE",
+    "PROBLEM_ERROR",
 ]
 
 log = logging.getLogger(__name__)
 
 HARNESS_ERROR = "harness_error"  # the verifier itself failed on a problem (a bug, recorded, never fatal)
+UNREADABLE = "unreadable"  # the solution file exists but cannot be read as UTF-8 text
+PROBLEM_ERROR = "problem_error"  # the problem cannot be evaluated: its reference program fails
 REFERENCE_CACHE = "reference_timings.json"
 
 
@@ -83,13 +89,22 @@ def resolve_backend(backend: str) -> tuple[str, str]:
     return chosen.name, chosen.describe()
 
 
+class _Unreadable(Exception):
+    """A solution file that exists but cannot be read; the message says why."""
+
+
 def _read_solution(path: Path) -> str | None:
+    """The solution's text; None when there is no file; _Unreadable when it cannot be read."""
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read the solution file ({exc}); check its permissions and encoding") from exc
+    except IsADirectoryError as exc:
+        raise _Unreadable("is a folder, not a solution file") from exc
+    except UnicodeDecodeError as exc:
+        raise _Unreadable(f"is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except OSError as exc:
+        raise _Unreadable(f"cannot be read ({exc.strerror or exc}); check its permissions") from exc
 
 
 def check_solutions_dir(solutions_dir: Path, problems: Sequence[Problem]) -> None:
@@ -198,12 +213,23 @@ def run_solutions(
 
 
 def _evaluate_one(verifier: Any, problem: Problem, solutions_dir: Path, settings: Any) -> dict[str, Any]:
+    """The result record of one problem; a bad solution file or a failing reference is recorded, not raised."""
+    from evokernel.programs import ProblemError
+
     path = solution_path(solutions_dir, problem)
-    source = _read_solution(path)
+    try:
+        source = _read_solution(path)
+    except _Unreadable as exc:
+        return result_record(problem, None, status=UNREADABLE, solution=path, message=f"the solution {path} {exc}")
     if source is None:
         return result_record(problem, None, status=MISSING, message=f"no solution file {path}")
     try:
         verdict = verifier.evaluate(problem, source, settings)
+    except ProblemError as exc:  # the reference fails: this problem cannot be judged, the others can
+        log.warning("%s: not evaluated: %s", problem.id, exc)
+        return result_record(
+            problem, None, status=PROBLEM_ERROR, solution=path, message=f"the problem could not be evaluated: {exc}"
+        )
     except UserError:
         raise
     except Exception as exc:  # the harness failed, not the candidate: record it and go on
