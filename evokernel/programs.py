@@ -76,7 +76,7 @@ def load_program(source: str, filename: str = "<problem>") -> types.ModuleType:
     sys.modules[name] = module
     try:
         exec(code, module.__dict__)
-    except Exception as exc:  # the problem's own code failed: a user error, reported as one line
+    except (Exception, SystemExit) as exc:  # the problem's own code failed (or exited): one line
         sys.modules.pop(name, None)
         raise ProblemError(
             f"{filename}: importing the problem failed: {type(exc).__name__}: {exc}; fix the problem file"

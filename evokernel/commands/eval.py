@@ -57,6 +57,8 @@ def _read_candidate(path: str) -> str:
     from evokernel.verify.static_gate import defines_model_new
 
     p = Path(path)
+    if p.is_dir():
+        raise UserError(f"{p}: is a folder, not a candidate file; pass the path of a .py file defining ModelNew")
     if not p.is_file():
         raise UserError(f"{p}: no such candidate file; pass the path of a .py file defining ModelNew")
     try:
@@ -67,6 +69,29 @@ def _read_candidate(path: str) -> str:
         raise UserError(f"{p}: defines no ModelNew; a candidate defines class ModelNew(nn.Module) "
                         "with Model's constructor and forward signature")
     return source
+
+
+def _output_path(path: str | None) -> Path | None:
+    """--output FILE, checked before any work: not a folder, in a folder that exists."""
+    from evokernel.errors import UserError
+
+    if path is None:
+        return None
+    p = Path(path)
+    if p.is_dir():
+        raise UserError(f"--output {p}: is a folder; pass a file name for the verdict JSON")
+    if not p.parent.is_dir():
+        raise UserError(f"--output {p}: folder {p.parent} does not exist; create it or pass another file")
+    return p
+
+
+def _write_output(path: Path, record: dict[str, Any]) -> None:
+    from evokernel.errors import UserError
+
+    try:
+        path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"--output {path}: cannot write the verdict ({exc.strerror or exc})") from exc
 
 
 def _print_human(verdict: Any) -> None:
@@ -114,11 +139,12 @@ def run(args: argparse.Namespace) -> int:
     )
     resolve_problem(Path(args.problem))  # a bad problem file fails here, before any worker starts
     source = _read_candidate(args.candidate)
+    output = _output_path(args.output)
     with Verifier(settings, workers=1) as verifier:
         verdict = verifier.evaluate(Path(args.problem), source)
     record = verdict.to_dict()
-    if args.output:
-        Path(args.output).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    if output is not None:
+        _write_output(output, record)
     if args.json:
         print(json.dumps(record, indent=2))
     else:

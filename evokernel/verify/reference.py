@@ -36,6 +36,21 @@ def _finite(packed: dict[str, Any]) -> bool:
     return True
 
 
+def _degenerate(packed: dict[str, Any]) -> str:
+    """Why a reference answer cannot check anything ("has no elements", "is NaN everywhere"), else ""."""
+    import torch
+
+    tensors = [leaf for leaf in packed["leaves"] if isinstance(leaf, torch.Tensor)]
+    if not tensors or any(not isinstance(leaf, torch.Tensor) for leaf in packed["leaves"]):
+        return ""  # Python scalars among the outputs: compared as they are
+    if all(t.numel() == 0 for t in tensors):
+        return "has no elements"
+    floats = [t for t in tensors if t.is_floating_point() or t.is_complex()]
+    if floats and len(floats) == len(tensors) and all(bool(torch.isnan(t).all()) for t in floats):
+        return "is NaN everywhere"
+    return ""
+
+
 def run_reference_job(job: dict[str, Any], job_dir: Path, backend: Any) -> dict[str, Any]:
     """Fit, build the reference, run every case; files: inputs.pt, state.pt, expected.pt."""
     import torch
@@ -59,6 +74,10 @@ def run_reference_job(job: dict[str, Any], job_dir: Path, backend: Any) -> dict[
         module = load_program(source, filename)
     except ProblemError as exc:
         return {"status": "user_error", "message": str(exc)}
+    except Exception as exc:  # the problem's code failed while its sizes were measured or fitted
+        return {"status": "user_error", "message": trim(
+            f"{filename}: fitting the sizes failed: {type(exc).__name__}: {exc}; fix the problem file "
+            "(if it fails only on the meta device, --fit none skips the fitting)", 400)}
 
     device = backend.device()
 
@@ -99,6 +118,10 @@ def run_reference_job(job: dict[str, Any], job_dir: Path, backend: Any) -> dict[
         if case.kind != "trial" and not _finite(packed) and _finite(expected[trials[0].name]):
             dropped.append(f"{case.name}: reference output not finite")
             continue
+        if case is trials[0] and (why := _degenerate(packed)):
+            return {"status": "user_error", "message": trim(
+                f"{filename}: the reference output {why}, so no kernel can be told from a wrong one; "
+                "fix the problem file (sizes, input distribution)", 400)}
         expected[case.name] = packed
         kept.append(case)
     if dropped:

@@ -98,6 +98,8 @@ class VerifySettings:
             raise bad("timing_runs", "timing_runs must be >= 1 and warmup_runs >= 0")
         if int(self.threads) < 1:
             raise bad("threads", "must be at least 1")
+        if not -(2**63) <= int(self.seed) < 2**63:
+            raise bad("seed", "must fit in a signed 64-bit integer")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""

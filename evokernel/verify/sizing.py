@@ -75,7 +75,13 @@ def measure_problem(source: str, filename: str = "<problem>", *, with_model: boo
     module = load_program(source, filename)
     try:
         with torch.device("meta"):
-            inputs = module.get_inputs()
+            try:
+                inputs = module.get_inputs()
+            except Exception as exc:
+                raise ProblemError(
+                    f"{filename}: get_inputs() failed while measuring the sizes (on the meta device): "
+                    f"{type(exc).__name__}: {exc}; fix the problem file (if it fails only on the meta device, --fit none skips the fitting)"
+                ) from exc
             tensors = _leaves(inputs)
             shape = _Shape([t.numel() for t in tensors], [list(t.shape) for t in tensors], [], False)
             if with_model:

@@ -67,6 +67,47 @@ def test_candidate_without_model_new(data, capsys, tmp_path) -> None:
     assert "no_model.py: defines no ModelNew" in line
 
 
+def test_candidate_path_is_a_folder(data, capsys, tmp_path) -> None:
+    line = _error(capsys, ["eval", str(data.problem("relu")), str(tmp_path), "--backend", "cpu"])
+    assert "is a folder, not a candidate file" in line
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        # the problem's own code fails or exits: one line, never a traceback from the reference worker
+        (("def get_inputs():\n", "def get_inputs():\n    raise RuntimeError('boom')\n"),
+         "get_inputs() failed while measuring the sizes (on the meta device): RuntimeError: boom"),
+        (("batch_size = 16\n", "batch_size = 16\nraise SystemExit(3)\n"), "importing the problem failed: SystemExit: 3"),
+        # a reference answer that cannot tell a kernel from a wrong one
+        (("return [torch.rand(batch_size, dim)]", "return [torch.rand(batch_size, dim) * float('nan')]"),
+         "the reference output is NaN everywhere"),
+        (("batch_size = 16\n", "batch_size = 0\n"), "the reference output has no elements"),
+    ],
+)
+def test_broken_problem_code_is_one_line(data, capsys, tmp_path, edit, expected: str) -> None:
+    source = data.problem("relu").read_text()
+    assert edit[0] in source
+    bad = tmp_path / "broken.py"
+    bad.write_text(source.replace(edit[0], edit[1], 1))
+    line = _error(capsys, ["eval", str(bad), str(data.root / "good" / "relu.py"), "--backend", "cpu"])
+    assert "broken.py: " in line and expected in line
+
+
+@pytest.mark.parametrize("where", ["folder", "missing_parent"])
+def test_bad_output_path_is_refused_before_the_run(data, capsys, tmp_path, where: str) -> None:
+    target = tmp_path if where == "folder" else tmp_path / "no" / "verdict.json"
+    line = _error(capsys, ["eval", str(data.problem("relu")), str(data.root / "good" / "relu.py"), "--backend", "cpu",
+                           "--output", str(target)])
+    assert line.startswith(f"evokernel: error: --output {target}: ")
+
+
+def test_seed_out_of_range(data, capsys) -> None:
+    line = _error(capsys, ["eval", str(data.problem("relu")), str(data.root / "good" / "relu.py"), "--backend", "cpu",
+                           "--seed", str(2**64)])
+    assert "verify setting seed=" in line and "64-bit" in line
+
+
 def test_bad_setting(data, capsys) -> None:
     line = _error(capsys, ["eval", str(data.problem("relu")), str(data.root / "good" / "relu.py"), "--trials", "0",
                            "--backend", "cpu"])
