@@ -22,7 +22,7 @@ from pathlib import Path
 from evokernel._ast import parse as parse_python
 from evokernel.errors import UserError
 from evokernel.programs import read_source
-from kernelbench.problem import Problem, level_from_parts, make_problem, natural_key
+from kernelbench.problem import Problem, level_from_parts, make_problem, natural_key, problem_id_for_path
 
 __all__ = ["BUILTIN_ROOT", "load_suite", "load_problem", "problem_files", "compile_filter", "select"]
 
@@ -123,8 +123,7 @@ def load_problem(path: str | Path, root: str | Path | None = None) -> Problem:
             raise UserError(f"{p}: is not inside the suite root {root}") from None
         parts = rel.with_suffix("").parts
     else:
-        parent = p.resolve().parent.name
-        parts = (parent, p.stem) if _LEVEL_DIR.match(parent) else (p.stem,)
+        parts = tuple(problem_id_for_path(p).split("/"))
     return _problem_for(source, "/".join(parts), level_from_parts(parts[:-1]), p)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from evokernel._ast import parse as parse_python
 from evokernel.programs import ProblemError, ProgramProfile, profile_program, size_constants, source_hash
 
-__all__ = ["Problem", "make_problem", "level_from_parts", "natural_key"]
+__all__ = ["Problem", "make_problem", "level_from_parts", "natural_key", "problem_id_for_path"]
 
 _LEVEL_DIR = re.compile(r"^level_?(\d+)$", re.IGNORECASE)
 
@@ -70,6 +70,15 @@ def level_from_parts(parts: tuple[str, ...] | list[str]) -> int | None:
         if m:
             return int(m.group(1))
     return None
+
+
+def problem_id_for_path(path: str | Path) -> str:
+    """The id of a problem file loaded on its own: ``levelN/<stem>`` when its folder is a level folder
+    (``level1``, ``level_2``), else ``<stem>``. The loader, ``synthesize`` and the memory use this one rule,
+    so a problem has the same id (and shares start points and task filters) wherever it was run from."""
+    p = Path(path)
+    parent = p.resolve().parent.name
+    return f"{parent}/{p.stem}" if _LEVEL_DIR.match(parent) else p.stem
 
 
 def _signature(fn: ast.FunctionDef) -> str:

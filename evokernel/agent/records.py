@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from evokernel.programs import ProblemError, load_program, read_source, source_hash
+from kernelbench.problem import problem_id_for_path
 
 __all__ = ["TaskSpec", "AttemptRecord", "TaskResult"]
 
@@ -28,11 +29,12 @@ class TaskSpec:
 
     @classmethod
     def from_path(cls, path: str | Path, task_id: str | None = None) -> TaskSpec:
-        """Read and check a problem file; its id defaults to the file name without .py."""
+        """Read and check a problem file; its id defaults to the loader's (``levelN/<stem>`` inside a level
+        folder, else ``<stem>``: ``kernelbench.problem.problem_id_for_path``), its name is the stem."""
         p = Path(path)
         source = read_source(p)
         load_program(source, str(p))  # fails early, with the file name, on a broken problem
-        return cls(id=task_id or p.stem, name=p.stem, source=source, path=p)
+        return cls(id=task_id or problem_id_for_path(p), name=p.stem, source=source, path=p)
 
     @classmethod
     def from_problem(cls, problem: Any) -> TaskSpec:
