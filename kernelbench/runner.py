@@ -10,9 +10,11 @@ reference program fails (status ``problem_error``); the run goes on with the nex
 from __future__ import annotations
 
 import logging
+import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +46,7 @@ HARNESS_ERROR = "harness_error"  # the verifier itself failed on a problem (a bu
 UNREADABLE = "unreadable"  # the solution file exists but cannot be read as UTF-8 text
 PROBLEM_ERROR = "problem_error"  # the problem cannot be evaluated: its reference program fails
 REFERENCE_CACHE = "reference_timings.json"
+STOP_GRACE_S = 3.0  # how long a stopping bench waits for killed candidates before it says what it waits for
 
 
 @dataclass
@@ -192,9 +195,12 @@ def run_solutions(
         started = time.monotonic()
         with RunWriter(run_dir, header) as writer:
             pool = ThreadPoolExecutor(threads, thread_name_prefix="evokernel-bench")
+            stopping = threading.Event()
+            futures: list[Future[dict[str, Any]]] = []
             try:
                 with _progress(progress, console, len(problems)) as advance:
-                    futures = [pool.submit(_evaluate_one, verifier, p, solutions_dir, settings) for p in problems]
+                    futures = [pool.submit(_evaluate_one, verifier, p, solutions_dir, settings, stopping)
+                               for p in problems]
                     for problem, future in zip(problems, futures):
                         record = future.result()
                         writer.write(record)
@@ -202,8 +208,12 @@ def run_solutions(
                         if on_result is not None:
                             on_result(record)
                         advance(problem.id, record["status"])
+            except BaseException:  # Ctrl-C or an error: stop now; every finished record is already written
+                stopping.set()
+                _stop_running(pool, futures, verifier if own_verifier else None, settings.timeout_s)
+                raise
             finally:
-                pool.shutdown(wait=True, cancel_futures=True)  # an error or Ctrl-C drops the queued problems
+                pool.shutdown(wait=True, cancel_futures=True)
     finally:
         if own_verifier:
             verifier.close()
@@ -212,8 +222,40 @@ def run_solutions(
     return BenchRun(run_dir=run_dir, results=results, metrics=metrics, header=header)
 
 
-def _evaluate_one(verifier: Any, problem: Problem, solutions_dir: Path, settings: Any) -> dict[str, Any]:
-    """The result record of one problem; a bad solution file or a failing reference is recorded, not raised."""
+def _stop_running(
+    pool: ThreadPoolExecutor, futures: Sequence[Future[Any]], verifier: Any, timeout_s: float
+) -> None:
+    """Drop the queued problems and end the running candidates; say on stderr what any remaining wait is for.
+
+    ``verifier`` (this run's own, else None) is closed, which kills the candidates running in its
+    workers; a verifier the caller passed in is left alone, so its candidates run to their end.
+    """
+    pool.shutdown(wait=False, cancel_futures=True)
+    if verifier is not None:
+        try:
+            verifier.close()
+        except Exception:  # best effort: the run is stopping anyway
+            log.debug("closing the verifier failed", exc_info=True)
+    running = [f for f in futures if not f.done()]
+    if running:
+        running = list(wait(running, timeout=STOP_GRACE_S).not_done)
+    if running:
+        print(
+            f"bench: stopping; waiting for {len(running)} running candidate(s) to end "
+            f"(at most their {timeout_s:g} s timeout; Ctrl-C again to abort)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _evaluate_one(
+    verifier: Any, problem: Problem, solutions_dir: Path, settings: Any, stopping: threading.Event | None = None
+) -> dict[str, Any]:
+    """The result record of one problem; a bad solution file or a failing reference is recorded, not raised.
+
+    Once ``stopping`` is set (the run was interrupted and its verifier closed), errors are not logged:
+    the record will not be written.
+    """
     from evokernel.programs import ProblemError
 
     path = solution_path(solutions_dir, problem)
@@ -233,7 +275,8 @@ def _evaluate_one(verifier: Any, problem: Problem, solutions_dir: Path, settings
     except UserError:
         raise
     except Exception as exc:  # the harness failed, not the candidate: record it and go on
-        log.exception("verifier failed on %s", problem.id)
+        if stopping is None or not stopping.is_set():
+            log.exception("verifier failed on %s", problem.id)
         return result_record(
             problem, None, status=HARNESS_ERROR, solution=path, message=f"verifier error: {type(exc).__name__}: {exc}"
         )
