@@ -25,6 +25,7 @@ __all__ = [
     "ProgramProfile",
     "read_source",
     "load_program",
+    "run_reference",
     "size_constants",
     "with_sizes",
     "profile_program",
@@ -96,6 +97,32 @@ def load_program(source: str, filename: str = "<problem>") -> types.ModuleType:
         if not callable(getattr(module, fn)):
             raise ProblemError(f"{filename}: {fn} must be a function returning a list")
     return module
+
+
+def run_reference(source: str, filename: str = "<problem>", *, seed: int = 0) -> Any:
+    """Build the program's Model from get_init_inputs() and run forward once on get_inputs(), on the CPU
+    without gradients; returns the output. A step that fails is a ProblemError naming the file and the step.
+
+    Runs the reference program (the user's own file) in this process: call it on sizes that fit
+    (``evokernel.verify.sizing.fit_problem``) when the file's own sizes are large."""
+    import torch
+
+    module = load_program(source, filename)
+    step = "building the reference Model"
+    try:
+        torch.manual_seed(seed)
+        model = module.Model(*module.get_init_inputs())
+        step = "get_inputs()"
+        inputs = module.get_inputs()
+        step = "the reference forward"
+        with torch.no_grad():
+            return model(*inputs)
+    except Exception as exc:
+        raise ProblemError(
+            f"{filename}: {step} failed: {type(exc).__name__}: {str(exc)[:200]}; fix the problem file"
+        ) from exc
+    finally:
+        sys.modules.pop(module.__name__, None)
 
 
 def _int_literal(node: ast.expr) -> int | None:

@@ -15,8 +15,9 @@ from evokernel.agent.records import AttemptRecord, TaskResult, TaskSpec
 from evokernel.agent.settings import AgentSettings
 from evokernel.agent.types import Proposer
 from evokernel.memory import Memory
+from evokernel.verify import VerifySettings
 
-__all__ = ["Agent", "synthesize", "make_proposer", "as_task", "stop_reason_of", "REDACTED"]
+__all__ = ["Agent", "synthesize", "make_proposer", "as_task", "check_reference", "stop_reason_of", "REDACTED"]
 
 REDACTED = "<kept in the memory's runs table>"
 
@@ -78,6 +79,7 @@ class Agent:
             # one secret per agent: the run's inputs are unpredictable to candidates, yet the same on resume
             self.settings.verify.input_key = secrets.token_hex(16)
         self._owned: list[Any] = []
+        self._checked: set[str] = set()  # hashes of programs whose reference ran
         if isinstance(memory, Memory):
             self.memory = memory
         else:
@@ -108,6 +110,13 @@ class Agent:
         """Release the verifier pool and the memory this agent opened."""
         while self._owned:
             self._owned.pop().close()
+
+    def check_reference(self, problem: Any) -> None:
+        """Check once per program that its reference runs (see ``check_reference``); ProblemError when not."""
+        spec = as_task(problem)
+        if spec.hash not in self._checked:
+            check_reference(spec, self.settings.verify, self.backend)
+            self._checked.add(spec.hash)
 
     def loop(self, run_id: str, on_attempt: AttemptHook | None = None) -> AgentLoop:
         """A loop over this agent's memory, proposer and verifier for one run."""
@@ -145,6 +154,7 @@ class Agent:
         """
         spec = as_task(problem)
         self.last_result = None
+        self.check_reference(spec)  # before anything is written to the memory
         run_id = self.memory.begin_run(self.run_config(secret=True, task=spec.id))
         self.last_run_id = run_id
         loop = self.loop(run_id, on_attempt)
@@ -186,6 +196,25 @@ class Agent:
             aclose = getattr(self.proposer, "aclose", None)
             if aclose is not None:
                 await aclose()
+
+
+def check_reference(task: TaskSpec, settings: VerifySettings, backend: str) -> None:
+    """Run the task's reference once before the first attempt; a broken one raises ProblemError naming the file.
+
+    Where the verifier fits sizes to the interpreter (the CPU backend), the check runs the fitted program
+    here (``fit_problem`` shrinks and runs it; a program already small enough is run as it is). On a
+    GPU/NPU the reference may need the device, so the verifier's own reference run reports it instead
+    (a UserError on the first candidate, before anything of the attempt is stored)."""
+    if settings.resolved_fit(backend) != "cpu":
+        return
+    from evokernel.programs import run_reference
+    from evokernel.verify.sizing import fit_problem
+
+    filename = str(task.path) if task.path is not None else task.id
+    fit = fit_problem(task.source, max_elements=settings.max_elements, filename=filename, verify=True,
+                      seed=settings.seed)
+    if not fit.changed:  # fit_problem runs the program for real only when it changed the sizes
+        run_reference(fit.source, filename, seed=settings.seed)
 
 
 def stop_reason_of(exc: BaseException) -> str:

@@ -112,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
     check_out_path(out)
     stop: BaseException | None = None
     with Agent(settings, memory=args.memory) as agent:
+        agent.check_reference(task)  # a broken problem file: one line, exit 2, before any attempt
         with LiveProgress(settings.budget, [task]) as progress:
             try:
                 result = agent.synthesize(task, on_attempt=progress.on_attempt)
