@@ -96,6 +96,10 @@ def resume_settings(run_dir: Path) -> dict[str, Any]:
     return run.header
 
 
+def _resume_hint(run_dir: Path) -> str:
+    return f"`evokernel bench --resume {run_dir}` continues this run"
+
+
 def _rewrite(run_dir: Path, header: dict[str, Any], states: Sequence[TaskState], pools: Sequence[float]) -> None:
     """Rewrite results.jsonl from the restored states (atomically: temp file, then rename)."""
     path = run_dir / RESULTS_FILE
@@ -122,6 +126,7 @@ async def _run(
     device: str,
     resume: bool,
     on_attempt: AttemptHook | None,
+    close_on_interrupt: bool = False,
 ) -> list[dict[str, Any]]:
     specs = [TaskSpec.from_problem(p) for p in problems]
     ids = [s.id for s in specs]
@@ -135,7 +140,7 @@ async def _run(
             )
         run_id = str(header["run_id"])
         agent.settings.verify.input_key = run_input_key(agent.memory, run_id)  # the same inputs as before the kill
-        loop = agent.loop(run_id, on_attempt)
+        loop = agent.loop(run_id, on_attempt, resume_hint=_resume_hint(run_dir))
         states = [loop.restore_state(s) for s in specs]
         pools = loop.replay_pool(states)
         start = len(pools)
@@ -153,12 +158,17 @@ async def _run(
             extra={"run_id": run_id, "task_ids": ids, "memory": str(agent.memory.path), "rounds": agent.settings.budget},
         )
         writer = RunWriter(run_dir, header)
-        loop = agent.loop(run_id, on_attempt)
+        loop = agent.loop(run_id, on_attempt, resume_hint=_resume_hint(run_dir))
         states = [loop.new_state(s) for s in specs]
         start = 0
     with writer:
         for r in range(start, agent.settings.budget):
-            records = await loop.run_round(states, r)
+            try:
+                records = await loop.run_round(states, r)
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                if close_on_interrupt:  # verifications run in threads that asyncio cannot cancel: kill them
+                    agent.verifier.close()
+                raise
             if not records:
                 break
             writer.write_all(attempt_line(a) for a in records)
@@ -179,10 +189,16 @@ def run_agent_suite(
     device: str = "",
     resume: bool = False,
     on_attempt: AttemptHook | None = None,
+    close_on_interrupt: bool = False,
 ) -> list[dict[str, Any]]:
-    """Run the agent over problems in lockstep rounds (budget = rounds); returns the result records."""
+    """Run the agent over problems in lockstep rounds (budget = rounds); returns the result records.
+
+    ``close_on_interrupt``: on Ctrl-C or cancellation, close the agent's verifier at once (killing the
+    candidates still running) instead of waiting for them; for callers that own the agent.
+    """
     return asyncio.run(
         agent._with_proposer_closed(
-            _run(agent, problems, Path(run_dir), suite=suite, device=device, resume=resume, on_attempt=on_attempt)
+            _run(agent, problems, Path(run_dir), suite=suite, device=device, resume=resume, on_attempt=on_attempt,
+                 close_on_interrupt=close_on_interrupt)
         )
     )

@@ -203,7 +203,7 @@ def run_agent_mode(args: argparse.Namespace) -> int:
         with SuiteProgress(len(problems), quiet=args.no_progress) as progress:
             results = run_agent_suite(
                 agent, problems, out, suite=suite, device=agent.device,
-                resume=args.resume is not None, on_attempt=progress.on_attempt,
+                resume=args.resume is not None, on_attempt=progress.on_attempt, close_on_interrupt=True,
             )
         run = read_run(out)
         metrics = compute_metrics(results, backend=agent.backend, attempts=run.attempts)
