@@ -27,12 +27,12 @@ def register(subparsers: Any) -> None:
         metavar="FILE",
         help="HTML file to write (default: RUN_DIR/report.html, or RUN_A/compare-<RUN_B>.html)",
     )
-    parser.add_argument("--json", action="store_true", help="also print the metrics as one JSON object")
+    parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object on stdout (the report's path goes to stderr)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Read the run(s), write the HTML file, print its path (and on stderr whether a run is incomplete)."""
+    """Read the run(s), write the HTML file, print its path (stderr with --json) and whether a run is incomplete."""
     import json
     import sys
 
@@ -51,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
         note = r.coverage().note()
         if note:
             print(f"{r.run_dir}: {note}", file=sys.stderr)
-    if args.json:
+    if args.json:  # stdout is the JSON alone, so it can be piped; the path goes to stderr
         print(json.dumps(json_safe({r.name: run_metrics(r) for r in runs})))
-    print(path)
+        print(path, file=sys.stderr)
+    else:
+        print(path)
     return 0

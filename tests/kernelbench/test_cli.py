@@ -105,7 +105,9 @@ def test_report_single_and_compare(runs_dir: Path, tmp_path: Path, capsys: pytes
     assert capsys.readouterr().out.strip() == str(target)
     assert "Per-problem differences" in target.read_text()
     assert main(["report", str(tmp_path / "cpu_solutions"), "--json", "-o", str(tmp_path / "r.html")]) == 0
-    metrics = json.loads(capsys.readouterr().out.splitlines()[0])["cpu_solutions"]
+    captured = capsys.readouterr()
+    metrics = json.loads(captured.out)["cpu_solutions"]  # stdout is the JSON alone
+    assert captured.err.splitlines()[-1] == str(tmp_path / "r.html")
     assert metrics["overall"]["fast_1"] is None and metrics["overall"]["notes"]["fast_1"] == NOT_MEASURED
 
 
