@@ -342,8 +342,47 @@ def results_path(path: str | Path) -> Path:
     return p if p.is_file() else p / RESULTS_FILE
 
 
+_NUMBER = (int, float)
+# record type -> field -> accepted JSON types (None is always accepted): the fields reports use
+_FIELD_TYPES: dict[str, dict[str, tuple[type, ...]]] = {
+    "result": {
+        "problem_id": (str,), "level": (int,), "category": (str,), "categories": (list,), "status": (str,),
+        "verdict": (dict,), "message": (str,), "first_latency_ms": _NUMBER, "best_latency_ms": _NUMBER,
+    },
+    "round": {"round": (int,), "solved": _NUMBER, "total": _NUMBER},
+    "attempt": {"problem_id": (str,)},
+}
+_VERDICT_TYPES: dict[str, tuple[type, ...]] = {
+    "status": (str,), "message": (str,), "backend": (str,), "phase": (str,), "rule": (str,),
+    "latency_ms": _NUMBER, "speedup_eager": _NUMBER, "speedup_compile": _NUMBER,
+}
+
+
+def _wrong_type(fields: dict[str, Any], types: dict[str, tuple[type, ...]], where: str) -> str | None:
+    for name, accepted in types.items():
+        value = fields.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) and bool not in accepted or not isinstance(value, accepted):
+            expected = "a number" if accepted == _NUMBER else f"a JSON {_JSON_NAMES[accepted[0]]}"
+            return f"{where}{name!r} must be {expected}, not {json.dumps(value)[:40]}"
+    return None
+
+
+_JSON_NAMES = {str: "string", int: "integer", list: "list", dict: "object", float: "number"}
+
+
+def _type_problem(rec: dict[str, Any]) -> str | None:
+    """What is wrong with the types of the fields reports read, or None."""
+    problem = _wrong_type(rec, _FIELD_TYPES.get(str(rec.get("type")), {}), "")
+    if problem is None and rec.get("type") == "result" and isinstance(rec.get("verdict"), dict):
+        problem = _wrong_type(rec["verdict"], _VERDICT_TYPES, "verdict ")
+    return problem
+
+
 def read_run(path: str | Path) -> RunRecords:
-    """Read a run folder (or its results.jsonl); UserError when it is missing or has no header."""
+    """Read a run folder (or its results.jsonl); UserError naming the line when it is missing, has no header,
+    or a record's field that reports use has the wrong JSON type."""
     file = results_path(path)
     if not file.is_file():
         raise UserError(f"{path}: no {RESULTS_FILE} there; pass a run folder written by `evokernel bench`")
@@ -364,6 +403,9 @@ def read_run(path: str | Path) -> RunRecords:
             raise UserError(f"{file}:{n}: not a JSON record ({exc.msg}); the file is damaged") from exc
         if not isinstance(rec, dict):
             raise UserError(f"{file}:{n}: a record must be a JSON object")
+        problem = _type_problem(rec)
+        if problem:
+            raise UserError(f"{file}:{n}: {problem}; the file is damaged or was edited by hand")
         records.append(rec)
     if not records or records[0].get("type") != "header":
         raise UserError(f"{file}: the first record must be the run header; was this written by `evokernel bench`?")

@@ -83,3 +83,22 @@ def test_fixture_runs_read(runs_dir: Path) -> None:
         "level3/1_MLP",
     }
     assert read_run(runs_dir / "cpu_solutions").backend == "cpu"
+
+
+@pytest.mark.parametrize(
+    ("record", "fragment"),
+    [
+        ({"type": "result", "problem_id": "a", "verdict": "correct"}, "'verdict' must be a JSON object"),
+        ({"type": "result", "problem_id": "a", "category": ["x"]}, "'category' must be a JSON string"),
+        ({"type": "result", "problem_id": "a", "message": 5}, "'message' must be a JSON string"),
+        ({"type": "result", "problem_id": "a", "level": True}, "'level' must be a JSON integer"),
+        ({"type": "result", "problem_id": "a", "verdict": {"speedup_eager": "1.5"}}, "verdict 'speedup_eager' must be a number"),
+        ({"type": "round", "round": "x", "solved": 1, "total": 2}, "'round' must be a JSON integer"),
+    ],
+)
+def test_wrong_field_types_are_one_line_errors(tmp_path: Path, record: dict, fragment: str) -> None:
+    (tmp_path / "results.jsonl").write_text(json.dumps(_header()) + "\n" + json.dumps(record) + "\n")
+    with pytest.raises(UserError) as info:
+        read_run(tmp_path)
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'results.jsonl'}:2: ") and fragment in message and "\n" not in message
