@@ -187,3 +187,11 @@ def test_one_line_strips_litellm_prefixes() -> None:
     text = "litellm.RateLimitError: RateLimitError: OpenAIException - slow down\nmore detail"
     assert one_line(text) == "slow down"
     assert one_line("x" * 500, limit=20) == "x" * 17 + "..."
+
+
+def test_a_ledger_without_billed_replies_has_no_price() -> None:
+    ledger = UsageLedger()
+    ledger.record("m", cached=True)  # a replay: no provider call, nothing billed
+    assert ledger.to_dict()["total"]["price"] == "not billed"
+    assert ledger.to_dict()["models"]["m"]["price"] == "not billed"
+    assert "no provider replies billed" in ledger.summary()

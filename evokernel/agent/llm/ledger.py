@@ -35,7 +35,10 @@ class ModelUsage:
 
     @property
     def price(self) -> str:
-        """"known", "unknown" (no reply could be priced) or "partly unknown"."""
+        """"known", "unknown" (no reply could be priced), "partly unknown", or "not billed" (no provider
+        reply carried usage: a replay from the cache, or only failures)."""
+        if not self.costs:
+            return "not billed"
         if not self.unpriced:
             return "known"
         return "unknown" if self.unpriced == len(self.costs) else "partly unknown"
@@ -125,6 +128,8 @@ class UsageLedger:
         cost = "unknown price" if total["price"] == "unknown" else f"${total['cost_usd']:.4f}"
         if total["price"] == "partly unknown":
             cost += " (some replies unpriced)"
+        elif total["price"] == "not billed":
+            cost += " (no provider replies billed)"
         return (
             f"{total['requests']} requests ({total['cached']} cached, {total['failed']} failed), "
             f"{total['tokens_in']} tokens in, {total['tokens_out']} out, {cost}"
