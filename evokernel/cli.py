@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -36,19 +37,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; user errors print one line and return exit code 2."""
+    """Run the CLI; user errors print one line and return exit code 2, Ctrl-C returns 130, and a closed
+    stdout (the reader went away) returns 141 quietly."""
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return int(args.run(args) or 0)
+        code = int(args.run(args) or 0)
+        sys.stdout.flush()  # inside the try: a reader that went away is seen here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        return _stdout_closed()
     except UserError as exc:
         print(f"evokernel: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("evokernel: interrupted", file=sys.stderr)
         return 130
+
+
+def _stdout_closed() -> int:
+    """The reader of stdout went away (``evokernel memory stats | head -1``): exit quietly with 141
+    (128 + SIGPIPE, as a shell reports a writer killed by SIGPIPE), discarding what is still buffered."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # Python's final flush of stdout must not fail again
+    os.close(devnull)
+    return 141
 
 
 if __name__ == "__main__":  # pragma: no cover
