@@ -12,7 +12,7 @@ from typing import Any
 from evokernel.agent.knowledge import ensure_knowledge
 from evokernel.agent.loop import AgentLoop, TaskState
 from evokernel.agent.records import AttemptRecord, TaskResult, TaskSpec
-from evokernel.agent.settings import AgentSettings
+from evokernel.agent.settings import AgentSettings, settings_with
 from evokernel.agent.types import Proposer
 from evokernel.memory import Memory
 from evokernel.verify import VerifySettings
@@ -118,8 +118,9 @@ class Agent:
             check_reference(spec, self.settings.verify, self.backend)
             self._checked.add(spec.hash)
 
-    def loop(self, run_id: str, on_attempt: AttemptHook | None = None) -> AgentLoop:
-        """A loop over this agent's memory, proposer and verifier for one run."""
+    def loop(self, run_id: str, on_attempt: AttemptHook | None = None, *, resume_hint: str | None = None) -> AgentLoop:
+        """A loop over this agent's memory, proposer and verifier for one run (``resume_hint``: how to
+        continue it, told to the user when the provider stops the run)."""
         return AgentLoop(
             self.settings,
             self.memory,
@@ -129,6 +130,7 @@ class Agent:
             can_time=self.can_time,
             run_id=run_id,
             on_attempt=on_attempt,
+            resume_hint=resume_hint,
         )
 
     def run_config(self, *, secret: bool = False, **extra: Any) -> dict[str, Any]:
@@ -240,7 +242,22 @@ def _resolve_backend(name: str, verifier: Any = None) -> tuple[str, bool, str]:
     return backend.name, bool(backend.times_kernels), backend.describe()
 
 
-def synthesize(problem: Any, settings: AgentSettings | None = None, **kwargs: Any) -> TaskResult:
-    """Synthesize a kernel for one problem (path or record) with a one-off Agent."""
-    with Agent(settings, **kwargs) as agent:
+def synthesize(
+    problem: Any,
+    settings: AgentSettings | None = None,
+    *,
+    memory: Memory | str | Path | None = None,
+    proposer: Proposer | None = None,
+    verifier: Any = None,
+    **overrides: Any,
+) -> TaskResult:
+    """Synthesize a kernel for one problem (path or record) with a one-off Agent.
+
+    Settings are ``settings`` (default ``AgentSettings()``, never modified) updated by keyword: any
+    ``AgentSettings`` field by name (``budget=3``, ``seed=1``, ``workers=4``) and the nested tables as
+    dicts or dataclasses (``retrieval={"mode": "none"}``, ``verify={"backend": "cpu"}``,
+    ``llm={"model": "openai/gpt-4o"}``). An unknown name is a TypeError listing the accepted forms.
+    ``memory``, ``proposer`` and ``verifier`` are passed to ``Agent``."""
+    settings = settings_with(settings, overrides, where="synthesize()")
+    with Agent(settings, memory=memory, proposer=proposer, verifier=verifier) as agent:
         return agent.synthesize(problem)

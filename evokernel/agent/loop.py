@@ -141,8 +141,10 @@ class AgentLoop:
         can_time: bool,
         run_id: str,
         on_attempt: Callable[[TaskState, AttemptRecord], None] | None = None,
+        resume_hint: str | None = None,
     ) -> None:
         self.settings = settings
+        self.resume_hint = resume_hint  # how to continue this run, said when the provider stops it
         self.memory = memory
         self.proposer = proposer
         self.verifier = verifier
@@ -414,10 +416,11 @@ class AgentLoop:
         if self._provider_failures >= MAX_PROVIDER_FAILURES:
             from evokernel.errors import UserError
 
+            hint = f"; {self.resume_hint}" if self.resume_hint else ""
             raise UserError(
                 f"the model provider failed {self._provider_failures} times in a row (last: "
                 f"{records[-1].proposal_error}); check the server, --api-base and your quota. Every attempt so far "
-                "is in the memory; `evokernel bench --resume RUN_DIR` continues a suite run"
+                f"is in the memory{hint}"
             )
         return records
 

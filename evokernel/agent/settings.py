@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import tomllib
 from collections.abc import Mapping
@@ -14,7 +15,7 @@ from evokernel.errors import UserError
 from evokernel.memory.records import RetrievalSettings
 from evokernel.verify import VerifySettings
 
-__all__ = ["AgentSettings", "load_settings", "apply_overrides", "settings_from_dict"]
+__all__ = ["AgentSettings", "load_settings", "apply_overrides", "settings_from_dict", "settings_with"]
 
 
 @dataclass
@@ -93,6 +94,32 @@ def load_settings(path: str | Path | None = None, overrides: Mapping[str, Any] |
         if p is None:
             raise
         raise UserError(f"{exc} (settings from {p}, then the flags)" if flags else f"{p}: {exc}") from exc
+    return settings
+
+
+def settings_with(base: AgentSettings | None, values: Mapping[str, Any], where: str = "settings") -> AgentSettings:
+    """A copy of ``base`` (default: the defaults) with settings given by name: top-level fields as values,
+    nested tables as dicts or dataclasses (``{"budget": 3, "retrieval": {"mode": "none"}}``); validated.
+
+    An unknown top-level name is a TypeError (these come from keyword arguments), an unknown nested
+    one a UserError naming the table."""
+    settings = copy.deepcopy(base) if base is not None else AgentSettings()
+    names = {f.name for f in dataclasses.fields(AgentSettings)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise TypeError(
+            f"{where}: unknown setting {unknown[0]!r}; pass AgentSettings fields by name (budget=3, seed=1), "
+            "nested tables as dicts (retrieval={'mode': 'none'}, verify={'backend': 'cpu'}), or "
+            f"settings=AgentSettings(...); known: {', '.join(sorted(names))}"
+        )
+    tables = {}
+    for key, value in values.items():
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            setattr(settings, key, copy.deepcopy(value))
+        else:
+            tables[key] = value
+    _merge(settings, tables, where)
+    settings.validate()
     return settings
 
 

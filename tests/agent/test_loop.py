@@ -316,3 +316,18 @@ def test_a_give_up_updates_no_q_values(memory: Memory) -> None:
     assert attempt.gave_up and attempt.context_ids  # context was retrieved, but the proposer never used it
     assert attempt.q_changes == {} and "gave up" in attempt.q_skipped
     assert {i: v for i, v in _q_values(memory).items() if i in before} == before
+
+
+def test_the_provider_stop_hint_fits_the_run(memory: Memory) -> None:
+    from evokernel.agent.loop import MAX_PROVIDER_FAILURES
+    from evokernel.errors import UserError
+
+    outage = {"level1/relu": [None] * MAX_PROVIDER_FAILURES}
+    loop = make_loop(memory, OutageProposer(outage), budget=30, can_time=False, backend="cpu")
+    with pytest.raises(UserError, match="failed 8 times in a row") as stop:
+        run_all(loop, [spec("relu")])
+    assert "--resume" not in str(stop.value)  # a synthesize run has nothing to resume
+    loop = make_loop(memory, OutageProposer(outage), budget=30, can_time=False, backend="cpu", run_id="run-2")
+    loop.resume_hint = "`evokernel bench --resume runs/x` continues this run"
+    with pytest.raises(UserError, match=r"bench --resume runs/x` continues this run"):
+        run_all(loop, [spec("relu")])
