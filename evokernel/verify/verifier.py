@@ -42,7 +42,7 @@ from evokernel.verify.messages import crash_location, trim
 from evokernel.verify.problem import ProblemSpec, resolve_problem
 from evokernel.verify.profile import clean_rows, summarize_profile
 from evokernel.verify.rules import rule_message
-from evokernel.verify.sandbox.pool import Outcome, SpawnPool, ZygotePool, supervise
+from evokernel.verify.sandbox.pool import Outcome, PoolError, SpawnPool, ZygotePool, supervise
 from evokernel.verify.settings import VerifySettings
 from evokernel.verify.static_gate import check_candidate
 from evokernel.verify.timing import Handshake, cache_get, cache_key, cache_put, timing_fields
@@ -279,6 +279,8 @@ class Verifier:
         (job_dir / "job.json").write_text(json.dumps(job))
         handle = pool.launch(job_dir)
         outcome = supervise(handle, timeout_s, memory_bytes, on_tick=on_tick)
+        if self._closed:  # killed by close(), not by anything the job did: no verdict on it
+            raise PoolError("the verifier was closed while a job ran")
         return outcome, _read_json(job_dir / "result.json") if os.path.lexists(job_dir / "result.json") else None
 
     def _key_for(self, settings: VerifySettings) -> str:

@@ -115,6 +115,21 @@ def test_a_second_pool_failure_is_raised(cpu_settings, data) -> None:
             ex.evaluate(data.problem("relu"), "x")
 
 
+def test_closing_under_a_running_candidate_raises_at_once_without_a_retry(cpu_settings, data, caplog) -> None:
+    release = threading.Event()
+    a, b = FakeVerifier("a", fail=1, block=release), FakeVerifier("b")
+    ex = LocalExecutor(cpu_settings, verifiers=[a, b])
+    with ThreadPoolExecutor(1) as pool, caplog.at_level(logging.WARNING):
+        busy = pool.submit(ex.evaluate, data.problem("relu"), "block")
+        while a.calls == 0:
+            threading.Event().wait(0.01)
+        ex.close()  # Ctrl-C: the executor is closed while a's candidate runs
+        release.set()  # ... whose verifier then reports the closed pool
+        with pytest.raises(PoolError, match="lost its worker"):
+            busy.result(timeout=30)
+    assert b.calls == 0 and "failed (attempt" not in caplog.text
+
+
 def test_a_problem_goes_back_to_the_worker_that_holds_its_reference(cpu_settings, data) -> None:
     release = threading.Event()
     a, b = FakeVerifier("a", block=release), FakeVerifier("b")

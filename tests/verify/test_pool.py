@@ -110,3 +110,28 @@ def test_reference_failing_without_fitting_is_a_user_error(verifier, data, setti
     broken.write_text(data.problem("matmul").read_text().replace("torch.matmul(A, B)", "torch.matmul(B, A)"))
     with pytest.raises(UserError, match="broken_small.py: the reference forward failed on trial_0: RuntimeError"):
         verifier.evaluate(broken, data.good("matmul"), settings.replace(fit="none"))
+
+
+def _running_jobs(verifier: Verifier) -> int:
+    return sum(len(getattr(pool, "_handles", None) or getattr(pool, "_running", None) or ())
+               for pool in list(verifier._pools.values()))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_close_kills_the_running_candidate_and_gives_no_verdict(data, start_method: str) -> None:
+    from evokernel.verify.sandbox.pool import PoolError
+
+    s = VerifySettings(backend="cpu", max_elements=1024, start_method=start_method, timeout_s=120.0, trials=1)
+    v = Verifier(s, workers=1)
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        future = ex.submit(v.evaluate, data.problem("relu"), data.hostile("infinite_loop"))
+        deadline = time.monotonic() + 60
+        while not (v._refs and _running_jobs(v)) and time.monotonic() < deadline:  # the candidate runs
+            time.sleep(0.05)
+        assert v._refs and _running_jobs(v), "the candidate never started"
+        started = time.monotonic()
+        v.close()
+        with pytest.raises(PoolError, match="closed"):  # killed by close(): not a 'crashed' verdict
+            future.result(timeout=30)
+    assert time.monotonic() - started < 10  # not the candidate's 120 s timeout

@@ -221,6 +221,8 @@ class LocalExecutor(Executor):
                 verdict = slot.verifier.evaluate(problem, candidate_source, s)
                 done = True
             except PoolError as exc:
+                if self._closed:  # closed under a running candidate (Ctrl-C): nothing to retry
+                    raise
                 failures.append(f"{slot.label}: {exc}")
                 avoid.add(slot.number)
                 log.warning("verifier pool on %s failed (attempt %d): %s", slot.label, attempt, exc)

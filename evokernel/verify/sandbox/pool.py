@@ -257,15 +257,18 @@ class ZygotePool:
 
 
 class _SpawnHandle(WorkerHandle):
-    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], on_exit: Any = None) -> None:
         super().__init__(proc.pid)
         self.proc = proc
+        self._on_exit = on_exit
         threading.Thread(target=self._watch, daemon=True, name="evokernel-worker-watch").start()
 
     def _watch(self) -> None:
         _, status = os.waitpid(self.proc.pid, 0)
         self.proc.returncode = os.waitstatus_to_exitcode(status)
         self.finished(status)
+        if self._on_exit is not None:
+            self._on_exit(self)
 
 
 class SpawnPool:
@@ -278,6 +281,7 @@ class SpawnPool:
         self.start_timeout = start_timeout
         self._lock = threading.Lock()
         self._ready: list[subprocess.Popen[bytes]] = []
+        self._running: set[_SpawnHandle] = set()  # jobs handed to a worker and not yet ended
         self._closed = False
         self.restarts = 0
 
@@ -322,13 +326,27 @@ class SpawnPool:
         proc.stdin.write(f"{job_dir}\n".encode())
         proc.stdin.flush()
         proc.stdin.close()
-        return _SpawnHandle(proc)
+        handle = _SpawnHandle(proc, on_exit=self._ended)
+        with self._lock:
+            closed = self._closed
+            if not closed and handle.exit_code() is None:
+                self._running.add(handle)
+        if closed:  # closed while this worker was starting: the job must not outlive the pool
+            handle.kill()
+        return handle
+
+    def _ended(self, handle: _SpawnHandle) -> None:
+        with self._lock:
+            self._running.discard(handle)
 
     def close(self) -> None:
-        """Stop the ready workers."""
+        """Stop the ready workers and kill the running jobs."""
         with self._lock:
             self._closed = True
             ready, self._ready = self._ready, []
+            running, self._running = list(self._running), set()
+        for handle in running:
+            handle.kill()
         for proc in ready:
             proc.kill()
             proc.wait()
