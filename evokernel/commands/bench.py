@@ -136,14 +136,13 @@ def run_solutions_mode(args: argparse.Namespace) -> int:
 
 
 def _agent_settings(args: argparse.Namespace) -> Any:
-    """AgentSettings of a new agent run: file, then agent flags, then the verifier flags of bench."""
-    from evokernel.agent.settings import apply_overrides
+    """AgentSettings of a new agent run: file, then agent flags, then the verifier flags of bench;
+    validated once at the end, so the flags can fix what the file got wrong."""
     from evokernel.commands.synthesize import settings_from_args
 
-    settings = settings_from_args(args)
-    return apply_overrides(
-        settings,
-        {
+    return settings_from_args(
+        args,
+        extra={
             "budget": args.rounds,
             "verify.backend": args.backend,
             "verify.trials": args.trials,

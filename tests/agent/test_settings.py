@@ -91,3 +91,24 @@ def test_synthesize_flags_fix_a_settings_file(tmp_path: Path) -> None:
     f.write_text("budget = 0\n")
     args = parser.parse_args(["--config", str(f), "--budget", "3"])
     assert settings_from_args(args).budget == 3
+
+
+def _bench_args(argv: list[str]) -> "argparse.Namespace":
+    import argparse
+
+    from evokernel.commands import bench
+
+    parser = argparse.ArgumentParser()
+    bench.register(parser.add_subparsers())
+    return parser.parse_args(["bench", *argv])
+
+
+def test_bench_flags_fix_a_settings_file(tmp_path: Path) -> None:
+    from evokernel.commands.bench import _agent_settings
+
+    f = tmp_path / "b0.toml"
+    f.write_text("budget = 0\n")
+    s = _agent_settings(_bench_args(["--agent", "--config", str(f), "--rounds", "3", "--trials", "2"]))
+    assert (s.budget, s.verify.trials, s.verify.backend) == (3, 2, "auto")
+    with pytest.raises(UserError, match=r"budget must be at least 1 \(got 0\).*b0.toml"):
+        _agent_settings(_bench_args(["--agent", "--config", str(f), "--trials", "2"]))  # errors still name the file
