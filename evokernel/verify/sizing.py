@@ -14,7 +14,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from evokernel.programs import ProblemError, load_program, size_constants, with_sizes
+from evokernel.programs import ProblemError, load_program, run_reference, size_constants, with_sizes
 
 __all__ = ["FitResult", "fit_problem", "measure_problem"]
 
@@ -104,20 +104,6 @@ def _clipped(values: list[int], limit: int) -> tuple[int, ...]:
     return tuple(sorted((v for v in values if v > limit), reverse=True))
 
 
-def _real_run(source: str, filename: str, seed: int) -> None:
-    import torch
-
-    module = load_program(source, filename)
-    try:
-        torch.manual_seed(seed)
-        model = module.Model(*module.get_init_inputs())
-        inputs = module.get_inputs()
-        with torch.no_grad():
-            model(*inputs)
-    finally:
-        sys.modules.pop(module.__name__, None)
-
-
 def fit_problem(
     source: str,
     *,
@@ -198,8 +184,9 @@ def fit_problem(
     new_source = with_sizes(source, changed, filename) if changed else source
     if verify and changed:
         try:
-            _real_run(new_source, filename, seed)
-        except Exception as exc:
+            run_reference(new_source, filename, seed=seed)
+        except ProblemError as failed:
+            exc = failed.__cause__ or failed  # what the program raised
             if not start.model_ok:  # broken at its own sizes too (on the meta device): not the shrinking
                 raise ProblemError(
                     f"{filename}: the reference fails to run: {type(exc).__name__}: {str(exc)[:200]}; "
