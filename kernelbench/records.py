@@ -49,6 +49,7 @@ __all__ = [
     "NO_RESULT",
     "RunRecords",
     "RunWriter",
+    "check_new_run_dir",
     "read_run",
     "make_header",
     "result_record",
@@ -287,6 +288,23 @@ def _no_result(problem_id: str, group: Any) -> dict[str, Any]:
     }
 
 
+def check_new_run_dir(run_dir: str | Path) -> Path:
+    """Create the folder of a new run and return its ``results.jsonl`` path; a UserError (naming
+    --out) when the folder cannot be created or already holds results.
+
+    RunWriter checks this itself; callers that record a run elsewhere first (the agent's memory)
+    call it before, so a refused folder leaves nothing behind."""
+    run_dir = Path(run_dir)
+    path = run_dir / RESULTS_FILE
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{run_dir}: cannot create the run folder ({exc}); pass another --out") from exc
+    if path.exists() and path.stat().st_size > 0:
+        raise UserError(f"{path} already exists; pass another --out folder (or resume the run where supported)")
+    return path
+
+
 class RunWriter:
     """Append records to ``RUN_DIR/results.jsonl``, one flushed line each; a context manager.
 
@@ -297,19 +315,12 @@ class RunWriter:
     def __init__(self, run_dir: str | Path, header: dict[str, Any] | None = None, *, resume: bool = False) -> None:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / RESULTS_FILE
-        try:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UserError(f"{self.run_dir}: cannot create the run folder ({exc}); pass another --out") from exc
         if resume and self.path.exists():
             self._fh: IO[str] = self.path.open("a", encoding="utf-8")
             return
         if header is None:
             raise ValueError("a new run needs a header record")
-        if self.path.exists() and self.path.stat().st_size > 0:
-            raise UserError(
-                f"{self.path} already exists; pass another --out folder (or resume the run where supported)"
-            )
+        check_new_run_dir(self.run_dir)
         self._fh = self.path.open("w", encoding="utf-8")
         self.write(header)
 

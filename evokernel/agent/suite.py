@@ -11,20 +11,31 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from evokernel.agent.agent import Agent
+from evokernel.agent.agent import Agent, stop_reason_of
 from evokernel.agent.loop import TaskState
 from evokernel.agent.records import AttemptRecord, TaskSpec
 from evokernel.errors import UserError
-from kernelbench.records import RESULTS_FILE, RunWriter, json_safe, make_header, read_run, result_record
+from kernelbench.records import (
+    RESULTS_FILE,
+    RunWriter,
+    check_new_run_dir,
+    json_safe,
+    make_header,
+    read_run,
+    result_record,
+)
 
 __all__ = ["run_agent_suite", "resume_settings", "run_input_key", "attempt_line", "round_line"]
 
 AttemptHook = Callable[[TaskState, AttemptRecord], None]
+
+log = logging.getLogger(__name__)
 
 
 def attempt_line(record: AttemptRecord) -> dict[str, Any]:
@@ -117,6 +128,14 @@ def _rewrite(run_dir: Path, header: dict[str, Any], states: Sequence[TaskState],
     os.replace(tmp, path)
 
 
+def _end_unstarted(agent: Agent, run_id: str, run_dir: Path, tasks: int, exc: BaseException) -> None:
+    summary = {"solved": 0, "tasks": tasks, "run_dir": str(run_dir), "interrupted": True, "reason": stop_reason_of(exc)}
+    try:
+        agent.memory.end_run(run_id, summary)
+    except Exception as end_exc:  # never hide why the run did not start behind a failure to record it
+        log.warning("could not record the end of run %s in %s: %s", run_id, agent.memory.path, end_exc)
+
+
 async def _run(
     agent: Agent,
     problems: Sequence[Any],
@@ -147,19 +166,25 @@ async def _run(
         _rewrite(run_dir, header, states, pools)
         writer = RunWriter(run_dir, resume=True)
     else:
+        check_new_run_dir(run_dir)  # a refused --out records no run in the memory
         run_id = agent.memory.begin_run(agent.run_config(secret=True, suite=suite, tasks=len(specs)))
-        header = make_header(
-            "agent",
-            settings=agent.run_config(),
-            suite=suite,
-            device=device,
-            backend=agent.backend,
-            problems=problems,
-            extra={"run_id": run_id, "task_ids": ids, "memory": str(agent.memory.path), "rounds": agent.settings.budget},
-        )
-        writer = RunWriter(run_dir, header)
-        loop = agent.loop(run_id, on_attempt, resume_hint=_resume_hint(run_dir))
-        states = [loop.new_state(s) for s in specs]
+        try:
+            header = make_header(
+                "agent",
+                settings=agent.run_config(),
+                suite=suite,
+                device=device,
+                backend=agent.backend,
+                problems=problems,
+                extra={"run_id": run_id, "task_ids": ids, "memory": str(agent.memory.path),
+                       "rounds": agent.settings.budget},
+            )
+            writer = RunWriter(run_dir, header)
+            loop = agent.loop(run_id, on_attempt, resume_hint=_resume_hint(run_dir))
+            states = [loop.new_state(s) for s in specs]
+        except BaseException as exc:  # the run never started: end it, so the memory holds no unfinished row
+            _end_unstarted(agent, run_id, run_dir, len(specs), exc)
+            raise
         start = 0
     with writer:
         for r in range(start, agent.settings.budget):
