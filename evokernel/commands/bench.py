@@ -139,7 +139,10 @@ def _agent_settings(args: argparse.Namespace) -> Any:
     """AgentSettings of a new agent run: file, then agent flags, then the verifier flags of bench;
     validated once at the end, so the flags can fix what the file got wrong."""
     from evokernel.commands.synthesize import settings_from_args
+    from evokernel.errors import UserError
 
+    if args.rounds is not None and args.rounds < 1:  # the budget setting, named by the flag that set it
+        raise UserError(f"--rounds must be at least 1 (got {args.rounds})")
     return settings_from_args(
         args,
         extra={

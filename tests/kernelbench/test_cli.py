@@ -77,6 +77,7 @@ def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
         (["bench", "--filter", "([", "--solutions", "."], "not a valid regular expression"),
         (["bench", "--level", "0", "--solutions", "."], "positive integer level"),
         (["bench"], "--solutions DIR"),
+        (["bench", "--agent", "--rounds", "0"], "--rounds must be at least 1 (got 0)"),
         (["report", "/no/such/run"], "no results.jsonl"),
     ],
 )
