@@ -79,7 +79,11 @@ def load_problems(args: argparse.Namespace) -> list[Any]:
 
     problems = load_suite(args.suite, level=args.level, filter=args.filter)
     if not problems:
-        raise UserError(f"no problems of suite {args.suite!r} match --level {args.level} --filter {args.filter!r}")
+        given = [f"--level {args.level}"] if args.level is not None else []
+        given += [f"--filter {args.filter!r}"] if args.filter is not None else []
+        if not given:
+            raise UserError(f"suite {args.suite!r} holds no problems")
+        raise UserError(f"no problems of suite {args.suite!r} match {' '.join(given)}")
     return problems
 
 

@@ -86,6 +86,15 @@ def test_bad_input_exits_2_with_one_line(argv: list[str], fragment: str, capsys:
     assert fragment in _one_error_line(capsys)
 
 
+def test_no_match_names_only_the_given_flags(kb_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--suite", str(kb_root), "--filter", "NoSuchProblem", "--solutions", "."]) == 2
+    err = _one_error_line(capsys)
+    assert "--filter 'NoSuchProblem'" in err and "--level" not in err and "None" not in err
+    assert main(["bench", "--suite", str(kb_root), "--level", "9", "--solutions", "."]) == 2
+    err = _one_error_line(capsys)
+    assert "--level 9" in err and "--filter" not in err and "None" not in err
+
+
 def test_bench_unknown_solutions_folder(kb_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--suite", str(kb_root), "--solutions", str(tmp_path / "nope"), "--backend", "cpu"]) == 2
     assert "no such folder" in _one_error_line(capsys)
