@@ -76,8 +76,9 @@ class Agent:
         self.settings = settings or AgentSettings()
         self.settings.validate()
         if self.settings.verify.secret_inputs and self.settings.verify.input_key is None:
-            # one secret per agent: the run's inputs are unpredictable to candidates, yet the same on resume
-            self.settings.verify.input_key = secrets.token_hex(16)
+            # one secret per agent: the run's inputs are unpredictable to candidates, yet the same on resume,
+            # and the same in every run that shares a reply cache (a replay sees the recorded feedback)
+            self.settings.verify.input_key = _reply_cache_key(self.settings) or secrets.token_hex(16)
         self._owned: list[Any] = []
         self._checked: set[str] = set()  # hashes of programs whose reference ran
         if isinstance(memory, Memory):
@@ -224,6 +225,17 @@ def stop_reason_of(exc: BaseException) -> str:
     if isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)):
         return "interrupted"
     return str(exc) or type(exc).__name__
+
+
+def _reply_cache_key(settings: AgentSettings) -> str | None:
+    """The input secret kept in the configured reply cache, or None when no model or cache is used."""
+    llm = settings.llm
+    if not (llm.model and llm.cache_path and llm.cache_mode != "off"):
+        return None
+    from evokernel.agent.llm.cache import ReplyCache
+
+    with ReplyCache(llm.cache_path) as cache:
+        return cache.input_key()
 
 
 def _resolve_backend(name: str, verifier: Any = None) -> tuple[str, bool, str]:

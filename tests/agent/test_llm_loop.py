@@ -188,3 +188,23 @@ def test_an_unreachable_provider_stops_the_run_and_keeps_the_memory(tmp_path: Pa
         with pytest.raises(UserError, match="failed 8 times in a row"):
             agent.synthesize(DATA / "relu_problem.py")
         assert len(memory.items(kind="experience")) == MAX_PROVIDER_FAILURES == 8
+
+
+def test_a_recorded_run_replays_exactly_into_a_fresh_memory(tmp_path: Path, fake_key: None, verifier) -> None:
+    # the wrong kernel's feedback (where the mismatches are) goes into the next prompt: a replay asks the
+    # same questions only when it verifies on the same inputs, whose secret the reply cache keeps
+    script = [fenced("relu_wrong"), fenced("relu_wrong", "Try again."), fenced("relu_correct")]
+    cache = tmp_path / "replies.sqlite"
+    with FakeOpenAIServer(*script) as server, Memory.open(tmp_path / "a.sqlite") as memory:
+        recorded = Agent(llm_settings(server, cache_path=str(cache)), memory=memory, verifier=verifier)
+        first = recorded.synthesize(DATA / "relu_problem.py")
+        assert len(server.chat_bodies) == 3
+        settings = llm_settings(server, cache_path=str(cache), cache_mode="replay")
+    with Memory.open(tmp_path / "b.sqlite") as memory:  # the server is gone: every reply from the cache
+        replayed = Agent(settings, memory=memory, verifier=verifier)
+        second = replayed.synthesize(DATA / "relu_problem.py")
+    assert [a.status for a in first.attempts] == ["incorrect", "incorrect", "correct"]
+    assert [a.status for a in second.attempts] == [a.status for a in first.attempts]
+    assert all(a.cached for a in second.attempts)
+    assert second.best_code == first.best_code
+    assert replayed.settings.verify.input_key == recorded.settings.verify.input_key

@@ -5,12 +5,18 @@ litellm arguments). Successful replies are served in every mode; failed ones (re
 malformed reply) are stored too but served only when replaying, so a replay reproduces the recorded
 run's failures instead of asking the provider again. The file is safe to share between processes
 (WAL, busy timeout) and between threads (one connection behind a lock).
+
+The file also keeps the verifier's input secret of the runs that use it (:meth:`ReplyCache.input_key`):
+prompts carry verifier feedback (where a wrong kernel's mismatches are), so a replay asks the recorded
+questions only when its candidates are checked on the same inputs. Like the memory, the file is the
+user's own and never reaches a candidate.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import sqlite3
 import threading
 import time
@@ -171,6 +177,14 @@ class ReplyCache:
                         time.time(),
                     ),
                 )
+
+    def input_key(self) -> str:
+        """The verifier input secret of the runs recorded here (made and stored on first use)."""
+        with self._lock:
+            conn = self._connect()
+            with conn:
+                conn.execute("INSERT OR IGNORE INTO meta VALUES ('input_key', ?)", (secrets.token_hex(16),))
+            return str(conn.execute("SELECT value FROM meta WHERE name = 'input_key'").fetchone()[0])
 
     def __len__(self) -> int:
         with self._lock:
