@@ -95,6 +95,19 @@ def test_no_match_names_only_the_given_flags(kb_root: Path, capsys: pytest.Captu
     assert "--level 9" in err and "--filter" not in err and "None" not in err
 
 
+def test_workers_help_says_the_default_of_each_executor() -> None:
+    import argparse
+
+    from evokernel.commands import bench
+
+    subparsers = argparse.ArgumentParser().add_subparsers()
+    bench.register(subparsers)
+    text = " ".join(subparsers.choices["bench"].format_help().split())
+    workers = text[text.rindex("--workers N") :].split(")", 1)[0]  # its entry under the options, to its default
+    assert "2 in agent mode" in workers
+    assert "1 with the local executor" in workers and "one per CPU of the Ray cluster" in workers
+
+
 def test_bench_unknown_solutions_folder(kb_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--suite", str(kb_root), "--solutions", str(tmp_path / "nope"), "--backend", "cpu"]) == 2
     assert "no such folder" in _one_error_line(capsys)
