@@ -235,15 +235,41 @@ def _statuses(block: dict[str, Any]) -> str:
     return ", ".join(f"{_e(k)}: {v}" for k, v in block["statuses"].items())
 
 
+_VERIFY_SHOWN = ("backend", "trials", "policy", "atol", "rtol", "fit", "seed", "timeout_s")
+
+
+def _settings_text(settings: dict[str, Any]) -> str:
+    """The settings a reader compares runs by, as "name=value" pairs.
+
+    Solutions runs (and agent runs written before their settings were nested) record the verifier
+    settings; agent runs record Agent.run_config(): the AgentSettings under "settings", the proposer.
+    """
+    agent = settings.get("settings")
+    if not isinstance(agent, dict):
+        return ", ".join(f"{k}={settings[k]}" for k in _VERIFY_SHOWN if k in settings)
+
+    def table(name: str) -> dict[str, Any]:
+        value = agent.get(name)
+        return value if isinstance(value, dict) else {}
+
+    llm, verify = table("llm"), table("verify")
+    model = ("model", llm["model"]) if llm.get("model") else ("proposer", settings.get("proposer"))
+    pairs = [
+        model,
+        ("budget", agent.get("budget")),
+        ("retrieval", table("retrieval").get("mode")),
+        ("seed", agent.get("seed")),
+        ("executor", agent.get("executor")),
+        ("workers", agent.get("workers")),
+        *((k, verify.get(k)) for k in ("backend", "policy", "trials", "timeout_s")),
+    ]
+    return ", ".join(f"{k}={v}" for k, v in pairs if v is not None and v != "")
+
+
 def _header_table(run: RunRecords) -> str:
     h = run.header
     versions = ", ".join(f"{k} {v}" for k, v in (h.get("versions") or {}).items() if v)
-    settings = h.get("settings") or {}
-    shown = ", ".join(
-        f"{k}={settings[k]}"
-        for k in ("backend", "trials", "policy", "atol", "rtol", "fit", "seed", "timeout_s")
-        if k in settings
-    )
+    shown = _settings_text(h.get("settings") or {})
     rows = [
         ("run", str(run.run_dir)),
         ("mode", run.mode),

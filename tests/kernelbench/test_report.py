@@ -92,3 +92,20 @@ def test_comparison(runs_dir: Path) -> None:
 def test_three_runs_are_refused(runs_dir: Path) -> None:
     with pytest.raises(UserError, match="one run, or two"):
         render_html([runs_dir / "agent"] * 3)
+
+
+def test_agent_report_header_shows_the_nested_agent_settings(tmp_path: Path) -> None:
+    from evokernel.agent.settings import AgentSettings
+    from kernelbench.records import RunWriter, make_header
+
+    settings = AgentSettings()
+    settings.verify.backend, settings.verify.trials, settings.retrieval.mode = "cpu", 2, "similarity"
+    config = {"settings": settings.to_dict(), "proposer": "offline", "backend": "cpu"}  # Agent.run_config()
+    header = make_header("agent", settings=config, suite="builtin", device="cpu", backend="cpu", problems=0,
+                         extra={"rounds": 30})
+    with RunWriter(tmp_path / "run", header):
+        pass
+    text = render_html([tmp_path / "run"])
+    row = re.search(r"<th class='l'>settings</th><td>([^<]*)</td>", text).group(1)
+    for shown in ("proposer=offline", "retrieval=similarity", "policy=strict", "trials=2", "seed=0", "workers=2"):
+        assert shown in row, row
