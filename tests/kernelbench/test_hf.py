@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import sys
 import types
 from pathlib import Path
@@ -10,6 +12,7 @@ from typing import Any
 import pytest
 
 from evokernel.errors import UserError
+from kernelbench import hf
 from kernelbench.hf import DATASET, load_hf, problems_from_rows
 from kernelbench.loader import load_suite
 
@@ -94,3 +97,63 @@ def test_a_real_datasets_dataset(kb_root: Path) -> None:
         {k: [r[k] for r in _rows(kb_root)["level_1"]] for k in ("code", "level", "name", "problem_id")}
     )
     assert len(load_hf(dataset=flat)) == 2
+
+
+def _fresh_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As a fresh CLI process: neither library imported yet, no offline mode chosen, no proxy."""
+    for module in ("datasets", "huggingface_hub"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(var, "")  # recorded first, so the teardown restores whatever was there
+        monkeypatch.delenv(var)
+
+
+def _datasets_seeing_the_mode(seen: list[str | None], result: Any = None) -> Any:
+    def load_dataset(name: str, revision: str | None = None) -> Any:
+        seen.append(os.environ.get("HF_HUB_OFFLINE"))
+        if result is None:
+            raise ConnectionError("Couldn't reach 'ScalingIntelligence/KernelBench' on the Hub (OfflineModeIsEnabled)")
+        return result
+
+    return lambda: types.SimpleNamespace(load_dataset=load_dataset)
+
+
+def test_an_unreachable_hub_means_the_local_cache_at_once(kb_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fresh_process(monkeypatch)
+    monkeypatch.setattr(hf, "_hub_reachable", lambda timeout_s=hf.PROBE_TIMEOUT_S: False)
+    seen: list[str | None] = []
+    monkeypatch.setattr(hf, "_import_datasets", _datasets_seeing_the_mode(seen))
+    with pytest.raises(UserError, match="cannot be reached and the dataset is not in the local Hugging Face cache"):
+        load_hf()
+    assert seen == ["1"]  # offline mode was on before the library was imported: no retries
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr(hf, "_import_datasets", _datasets_seeing_the_mode(seen, _rows(kb_root)))
+    assert len(load_hf(level=1)) == 2 and seen[-1] == "1"  # a cached dataset still loads
+
+
+@pytest.mark.parametrize("case", ["reachable", "user-mode", "proxy", "imported"])
+def test_the_mode_is_left_alone(case: str, kb_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fresh_process(monkeypatch)
+    probes: list[float] = []
+    monkeypatch.setattr(hf, "_hub_reachable", lambda timeout_s=hf.PROBE_TIMEOUT_S: probes.append(timeout_s) or True)
+    if case == "user-mode":
+        monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    elif case == "proxy":
+        monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    elif case == "imported":
+        monkeypatch.setitem(sys.modules, "huggingface_hub", types.SimpleNamespace())
+    seen: list[str | None] = []
+    monkeypatch.setattr(hf, "_import_datasets", _datasets_seeing_the_mode(seen, _rows(kb_root)))
+    assert len(load_hf()) == 3
+    assert seen == (["0"] if case == "user-mode" else [None])
+    assert probes == ([hf.PROBE_TIMEOUT_S] if case == "reachable" else [])
+
+
+def test_the_probe_connects_to_hf_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as server:  # a local listener stands in for the hub: the test never leaves the machine
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+        assert hf._hub_reachable(1.0)
+    assert not hf._hub_reachable(1.0)  # the port is closed now
