@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from evokernel.errors import UserError
 from kernelbench.metrics import compute_metrics
-from kernelbench.records import MISSING, RESULTS_FILE, RunWriter, make_header, result_record
+from kernelbench.records import MISSING, RunWriter, check_new_run_dir, make_header, result_record
 
 if TYPE_CHECKING:
     from evokernel.verify import VerifySettings
@@ -161,9 +161,7 @@ def run_solutions(
         workers = jobs
     if workers is not None and workers < 1:
         raise UserError(f"--workers {workers}: pass a positive number of concurrent verifications")
-    results_path = run_dir / RESULTS_FILE
-    if results_path.exists() and results_path.stat().st_size > 0:  # before starting any worker
-        raise UserError(f"{results_path} already exists; pass another --out folder (or resume the run where supported)")
+    check_new_run_dir(run_dir)  # before starting any worker
     own_verifier = verifier is None
     if own_verifier:
         if workers is None and executor == "local" and resolve_backend(settings.backend)[0] == "cpu":

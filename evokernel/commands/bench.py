@@ -17,14 +17,6 @@ __all__ = ["ORDER", "register", "run", "add_suite_arguments", "add_verify_argume
 
 ORDER = 30
 
-# what kernelbench.runner.run_solutions and the executors do when --workers is not given
-WORKERS_HELP = (
-    "candidates verified at once: CPU workers, devices, or Ray actors (default: 2 in agent mode, with either "
-    "executor; for --solutions one per GPU/NPU of this machine or of the Ray cluster, and on the CPU "
-    "interpreter 1 with the local executor, one per CPU of the Ray cluster with --executor ray)"
-)
-
-
 def add_suite_arguments(parser: argparse.ArgumentParser) -> None:
     """--suite, --level, --filter (shared by the bench modes)."""
     parser.add_argument(
@@ -76,9 +68,6 @@ def register(subparsers: Any) -> None:
     from evokernel.commands.synthesize import add_agent_arguments
 
     add_agent_arguments(parser, single_task=False)
-    for action in parser._actions:  # bench's defaults differ by mode and executor (synthesize's text is shorter)
-        if "--workers" in action.option_strings:
-            action.help = WORKERS_HELP
     parser.set_defaults(run=run)
 
 

@@ -9,6 +9,14 @@ from typing import Any
 ORDER = 10
 
 
+# what kernelbench.runner.run_solutions and the executors do when bench gets no --workers
+BENCH_WORKERS_HELP = (
+    "candidates verified at once: CPU workers, devices, or Ray actors (default: 2 in agent mode, with either "
+    "executor; for --solutions one per GPU/NPU of this machine or of the Ray cluster, and on the CPU "
+    "interpreter 1 with the local executor, one per CPU of the Ray cluster with --executor ray)"
+)
+
+
 def add_agent_arguments(p: argparse.ArgumentParser, *, single_task: bool = True) -> None:
     """Arguments shared by `synthesize` and the agent mode of `bench` (which has its own --backend and --rounds)."""
     g = p.add_argument_group("agent")
@@ -26,8 +34,7 @@ def add_agent_arguments(p: argparse.ArgumentParser, *, single_task: bool = True)
                    help="value: the learned policy; similarity: Q ignored; none: no memory (default value)")
     g.add_argument("--workers", type=int, metavar="N",
                    help="candidates verified at once: CPU workers, devices, or Ray actors (default 2)"
-                   if single_task else "candidates verified at once: CPU workers, devices, or Ray actors "
-                   "(default: 2 in agent mode; one per GPU/NPU or 1 on the CPU interpreter for --solutions)")
+                   if single_task else BENCH_WORKERS_HELP)
     add_executor_arguments(p)
     g.add_argument("--reply-cache", type=Path, help="SQLite file caching model replies, for exact replays")
     g.add_argument("--config", type=Path, help="TOML settings file (any setting; flags override it)")
