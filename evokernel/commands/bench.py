@@ -32,7 +32,8 @@ def add_suite_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_verify_arguments(parser: argparse.ArgumentParser) -> None:
     """Verifier settings a bench run commonly changes."""
-    parser.add_argument("--backend", default="auto", help="auto | cpu | cuda | rocm | npu (default: auto)")
+    parser.add_argument("--backend", help="auto | cpu | cuda | rocm | npu (default: auto; in agent mode the "
+                        "--config file's, else auto)")
     parser.add_argument("--trials", type=int, metavar="N", help="correctness trials per candidate (default: 5)")
     parser.add_argument("--timeout", type=float, metavar="S", help="seconds per candidate (default: 120)")
     parser.add_argument("--policy", choices=("strict", "mixed"), help="torch compute ops in forward (default: strict)")
@@ -90,8 +91,9 @@ def verify_settings(args: argparse.Namespace) -> Any:
     """VerifySettings from the command line (validated; bad values are one-line UserErrors)."""
     from evokernel.verify import VerifySettings
 
-    changes: dict[str, Any] = {"backend": args.backend}
+    changes: dict[str, Any] = {}
     for arg, field in (
+        ("backend", "backend"),
         ("trials", "trials"),
         ("timeout", "timeout_s"),
         ("policy", "policy"),

@@ -112,3 +112,13 @@ def test_bench_flags_fix_a_settings_file(tmp_path: Path) -> None:
     assert (s.budget, s.verify.trials, s.verify.backend) == (3, 2, "auto")
     with pytest.raises(UserError, match=r"budget must be at least 1 \(got 0\).*b0.toml"):
         _agent_settings(_bench_args(["--agent", "--config", str(f), "--trials", "2"]))  # errors still name the file
+
+
+def test_bench_keeps_the_files_backend_unless_the_flag_is_given(tmp_path: Path) -> None:
+    from evokernel.commands.bench import _agent_settings, verify_settings
+
+    f = tmp_path / "cpu.toml"
+    f.write_text("[verify]\nbackend = \"cpu\"\n")
+    assert _agent_settings(_bench_args(["--agent", "--config", str(f)])).verify.backend == "cpu"
+    assert _agent_settings(_bench_args(["--agent", "--config", str(f), "--backend", "auto"])).verify.backend == "auto"
+    assert verify_settings(_bench_args(["--solutions", "x"])).backend == "auto"
