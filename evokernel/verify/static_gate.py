@@ -420,6 +420,8 @@ class _Gate(ast.NodeVisitor):
                 parsed = parse_expression(node.value.strip())
             except (SyntaxError, ValueError):
                 return  # not an expression: nothing can evaluate it
+            except MemoryError as exc:  # hostile nesting inside the string: as deep as any other
+                raise RecursionError("annotation nested too deeply") from exc
             for sub in ast.walk(parsed):
                 ast.copy_location(sub, node)
             node = parsed
@@ -698,7 +700,7 @@ def check_candidate(source: str, filename: str = "candidate.py") -> GateResult |
         gate.prepare(tree)
         gate.aliases = {}  # the visit binds names in source order
         gate.visit(tree)
-    except RecursionError as exc:  # a program the gate cannot walk is not run unchecked
+    except (RecursionError, MemoryError) as exc:  # a program the gate cannot walk is not run unchecked
         return _too_deep(filename, exc)
     if not gate.has_model_new:
         return GateResult(

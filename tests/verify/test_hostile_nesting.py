@@ -18,6 +18,8 @@ DEEP = {
     "deep_attribute": KERNEL.format(expr="x" + ".b" * 150_000),  # AST construction recursion
     "unary_chain": KERNEL.format(expr="-" * 200_000 + "x"),  # the parser runs out of memory
     "nested_lambdas": KERNEL.format(expr="lambda: " * 5000 + "x"),
+    # the gate parses string annotations as the code they are: nesting hidden in a string
+    "annotation_string": KERNEL.format(expr="x").replace("def k(x):", "def k(x: '" + "-" * 200_000 + "1'):"),
 }
 
 
