@@ -8,6 +8,7 @@ probe -> ghost replay -> (policy mixed) a torch op that computed the answer by i
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +17,10 @@ from evokernel.verify.messages import trim
 from evokernel.verify.rules import rule_message
 
 __all__ = ["judge", "mismatch_message"]
+
+# policy mixed: a torch result is compared with the answer in every order of the answer's dimensions
+# up to this rank (4! = 24 orders)
+MAX_PERMUTED_DIMS = 4
 
 
 def judge(
@@ -155,13 +160,18 @@ def _torch_answer(regular: Sequence[tuple[dict[str, Any], CaseReport, dict[str, 
 
 def _same_values(value: Any, leaf: Any, atol: float, rtol: float) -> bool:
     """Whether ``value`` holds the answer ``leaf``: as it is, reshaped (computed flattened or in another
-    shape), or in another order (computed transposed or permuted: the sorted values agree)."""
+    shape), or with its dimensions in another order (computed transposed or permuted)."""
     if passes(value.reshape(leaf.shape), leaf, atol, rtol):
         return True
-    flat_value, flat_leaf = value.reshape(-1), leaf.reshape(-1)
-    if not (flat_value.is_floating_point() and flat_leaf.is_floating_point()):
+    if leaf.dim() > MAX_PERMUTED_DIMS:
         return False
-    return passes(flat_value.sort().values, flat_leaf.sort().values, atol, rtol)
+    for order in itertools.permutations(range(leaf.dim())):
+        if list(order) == sorted(order):
+            continue  # the identity: checked above
+        permuted = leaf.permute(order)
+        if passes(value.reshape(permuted.shape), permuted, atol, rtol):
+            return True
+    return False
 
 
 def _same_answer(got: dict[str, Any], expected: dict[str, Any], report: CaseReport) -> bool:

@@ -37,3 +37,18 @@ def test_a_wrong_small_scalar_near_an_earlier_small_answer_is_incorrect_not_cach
     verdict = _judge(expected, got)
     assert verdict["status"] == "incorrect", verdict
 
+
+
+def test_a_torch_result_is_the_answer_only_in_some_order_of_its_dimensions() -> None:
+    import torch
+
+    from evokernel.verify.judge import _same_values
+
+    x = torch.randn(6, 5, 4)
+    answer = torch.relu(x)
+    assert _same_values(torch.relu(x.reshape(-1)), answer, 1e-2, 1e-2)  # computed flattened
+    assert _same_values(torch.relu(x.permute(2, 0, 1).contiguous()), answer, 1e-2, 1e-2)  # computed permuted
+    # values from the same distribution are not the answer: a legitimate intermediate of the output's size
+    other = torch.relu(torch.randn(6, 5, 4))
+    assert not _same_values(other, answer, 1e-2, 1e-2)
+    assert not _same_values(torch.sigmoid(torch.rand(64, 64)), torch.sigmoid(torch.rand(64, 64)), 1e-2, 1e-2)
