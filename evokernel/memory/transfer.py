@@ -134,6 +134,10 @@ def _item_from_record(rec: dict[str, Any], sources: dict[str, str], where: str) 
     h = rec.get("source")
     if h is not None and h not in sources:
         raise UserError(f"{where}: item {rec['id']} names source {h} that no earlier source record defines")
+    for k in ("visits_draft", "visits_refine"):
+        v = rec.get(k, 0)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 or v != int(v):
+            raise UserError(f"{where}: {k} must be an integer >= 0 (got {v!r})")
     values = {k: (float if k.startswith("q_") else int)(rec.get(k, 0)) for k in _Q_FIELDS}
     _check_values({**fields, **values}, where)
     item = Item(**fields, task_source=sources.get(h, "") if h else "", id=int(rec["id"]),
@@ -160,6 +164,32 @@ def _check_values(fields: dict[str, Any], where: str) -> None:
         raise UserError(f"{where}: keywords must be a list of strings")
 
 
+def _reward_stats_from_header(value: Any, where: str) -> dict[str, tuple[int, float, float]]:
+    """The header's ``reward_stats`` checked now, so a bad file fails before the target memory is touched."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise UserError(f"{where}: reward_stats must be a JSON object (got {type(value).__name__})")
+    stats: dict[str, tuple[int, float, float]] = {}
+    for stage, entry in value.items():
+        try:
+            check_stage(stage)
+        except UserError as exc:
+            raise UserError(f"{where}: reward_stats: {exc}") from exc
+        if not isinstance(entry, list) or len(entry) != 3:
+            raise UserError(f"{where}: reward_stats.{stage} must be [count, mean, var] (got {entry!r})")
+        count, mean, var = entry
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise UserError(f"{where}: reward_stats.{stage}: count must be an integer >= 0 (got {count!r})")
+        for name, v in (("mean", mean), ("var", var)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise UserError(f"{where}: reward_stats.{stage}: {name} must be a finite number (got {v!r})")
+        if var < 0:
+            raise UserError(f"{where}: reward_stats.{stage}: var must be >= 0 (got {var!r})")
+        stats[stage] = (count, float(mean), float(var))
+    return stats
+
+
 def read_jsonl(path: str | Path) -> Records:
     """Parse an export file; any malformed line is a UserError naming the file and line."""
     src = Path(path).expanduser()
@@ -184,7 +214,7 @@ def read_jsonl(path: str | Path) -> Records:
                         if int(rec.get("version", 0)) > JSONL_VERSION:
                             raise UserError(f"{where}: export version {rec['version']} is newer; upgrade evokernel")
                         records.embedder = dict(rec.get("embedder") or {})
-                        records.reward_stats = {s: tuple(v) for s, v in (rec.get("reward_stats") or {}).items()}
+                        records.reward_stats = _reward_stats_from_header(rec.get("reward_stats"), where)
                     elif kind == "source":
                         sources[str(rec["hash"])] = str(rec["text"])
                     elif kind == "item":
@@ -195,7 +225,7 @@ def read_jsonl(path: str | Path) -> Records:
                         raise UserError(f"{where}: unknown record type {kind!r}")
                 except UserError:
                     raise
-                except (ValueError, TypeError, KeyError) as exc:
+                except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
                     raise UserError(f"{where}: malformed record ({type(exc).__name__}: {exc})") from exc
     except UnicodeDecodeError as exc:
         raise UserError(f"{src}: not a UTF-8 text file; pass a .jsonl export") from exc

@@ -119,6 +119,17 @@ def test_a_failed_import_leaves_no_new_memory_behind(capsys, tmp_path, mem_path)
                    '"stage": "draft", "code": "x", "q_draft": NaN}\n')
     _one_line_error(capsys, ["memory", "import", str(nan), "--memory", str(target)], "nan.jsonl:2: q_draft")
     assert list(tmp_path.glob("new.sqlite*")) == []
+    # values that pass json.loads but not the memory: an infinite visit count, NaN reward statistics
+    inf = tmp_path / "inf.jsonl"
+    inf.write_text('{"type": "header", "format": "evokernel-memory-jsonl", "version": 1}\n'
+                   '{"type": "item", "id": 1, "kind": "experience", "task_id": "t", "backend": "cpu", '
+                   '"stage": "draft", "code": "x", "visits_draft": Infinity}\n')
+    _one_line_error(capsys, ["memory", "import", str(inf), "--memory", str(target)], "inf.jsonl:2: visits_draft")
+    stats = tmp_path / "stats.jsonl"
+    stats.write_text('{"type": "header", "format": "evokernel-memory-jsonl", "version": 1, '
+                     '"reward_stats": {"draft": [3, NaN, 0.5]}}\n')
+    _one_line_error(capsys, ["memory", "import", str(stats), "--memory", str(target)], "stats.jsonl:1: reward_stats")
+    assert list(tmp_path.glob("new.sqlite*")) == []
     # an existing memory is never removed by a failed import
     _one_line_error(capsys, ["memory", "import", str(nan), "--memory", str(mem_path)], "nan.jsonl:2")
     assert mem_path.exists()

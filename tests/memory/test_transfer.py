@@ -162,6 +162,7 @@ def test_prune_rules(tmp_path, source) -> None:
         ('{"type": "header", "format": "evokernel-memory-jsonl", "version": 1}\n{"type": "item", "id": 1}\n', ":2:"),
         ('{"type": "header", "format": "evokernel-memory-jsonl", "version": 1}\nnot json\n', ":2: malformed"),
         ('{"type": "header", "format": "evokernel-memory-jsonl", "version": 9}\n', "newer"),
+        ('{"type": "header", "format": "evokernel-memory-jsonl", "version": Infinity}\n', ":1: malformed record"),
     ],
 )
 def test_bad_exports_are_user_errors(tmp_path, open_memory, text, match) -> None:
@@ -176,6 +177,7 @@ def test_bad_exports_are_user_errors(tmp_path, open_memory, text, match) -> None
 
 
 _HEADER = '{"type": "header", "format": "evokernel-memory-jsonl", "version": 1}\n'
+_STATS = '{"type": "header", "format": "evokernel-memory-jsonl", "version": 1, "reward_stats": %s}\n'
 _ITEM = ('{"type": "item", "id": 1, "kind": "experience", "task_id": "t", "backend": "cpu", "stage": "draft", '
          '"code": "x", %s}\n')
 
@@ -192,6 +194,17 @@ _ITEM = ('{"type": "item", "id": 1, "kind": "experience", "task_id": "t", "backe
         (_HEADER + _ITEM % '"meta": [1]', r"bad.jsonl:2: meta must be a JSON object"),
         (_HEADER + _ITEM % '"backend": "tpu"', r"bad.jsonl:2: unknown backend 'tpu'"),
         (_HEADER + _ITEM % '"kind": "weird"', r"bad.jsonl:2: unknown item kind 'weird'"),
+        (_HEADER + _ITEM % '"visits_draft": Infinity', r"bad.jsonl:2: visits_draft must be an integer >= 0"),
+        (_HEADER + _ITEM % '"visits_refine": -1', r"bad.jsonl:2: visits_refine must be an integer >= 0"),
+        (_HEADER + _ITEM % '"visits_draft": "3"', r"bad.jsonl:2: visits_draft must be an integer >= 0"),
+        (_STATS % '{"draft": [1, NaN, 0.0]}', r"bad.jsonl:1: reward_stats.draft: mean must be a finite number"),
+        (_STATS % '{"draft": [1, 0.5, Infinity]}', r"bad.jsonl:1: reward_stats.draft: var must be a finite number"),
+        (_STATS % '{"draft": [1, 0.5, -0.1]}', r"bad.jsonl:1: reward_stats.draft: var must be >= 0"),
+        (_STATS % '{"draft": [-1, 0.5, 0.1]}', r"bad.jsonl:1: reward_stats.draft: count must be an integer >= 0"),
+        (_STATS % '{"draft": [1.5, 0.5, 0.1]}', r"bad.jsonl:1: reward_stats.draft: count must be an integer >= 0"),
+        (_STATS % '{"draft": [1, 0.5]}', r"bad.jsonl:1: reward_stats.draft must be \[count, mean, var\]"),
+        (_STATS % '{"final": [1, 0.5, 0.1]}', r"bad.jsonl:1: reward_stats: unknown stage 'final'"),
+        (_STATS % '[1, 0.5, 0.1]', r"bad.jsonl:1: reward_stats must be a JSON object"),
     ],
 )
 def test_bad_values_in_an_export_name_the_line(tmp_path, open_memory, text, match) -> None:
