@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import tomllib
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +37,9 @@ class AgentSettings:
     max_code_chars: int = 6000  # per code listing in a prompt
 
     def validate(self) -> None:
-        """Raise UserError naming the first setting that is out of range."""
+        """Raise UserError naming the first setting of the wrong type or out of range (the nested verify,
+        retrieval and llm tables included)."""
+        _check_types(self, "")
         if self.budget < 1:
             raise UserError(f"budget must be at least 1 (got {self.budget})")
         if not 0.0 <= self.refine_epsilon <= 1.0:
@@ -51,6 +55,8 @@ class AgentSettings:
                             'set executor = "ray"')
         if self.retrieval.mode not in ("value", "similarity", "none"):
             raise UserError(f"retrieval mode must be value, similarity or none (got {self.retrieval.mode!r})")
+        self.retrieval.validate()
+        self.verify.validate()
         self.llm.check()
 
     def to_dict(self) -> dict[str, Any]:
@@ -58,8 +64,76 @@ class AgentSettings:
         return dataclasses.asdict(self)
 
 
+def _type_problem(value: Any, hint: Any) -> str | None:
+    """None when ``value`` fits the field type ``hint`` (int, float, str, bool, dict, Any, X | None), else
+    what was expected ("an integer")."""
+    if hint is Any:
+        return None
+    options = _options(hint)
+    if value is None and type(None) in options:
+        return None
+    expected = []
+    for option in options:
+        base = typing.get_origin(option) or option
+        if base is type(None):
+            continue
+        if base is bool:
+            ok, what = isinstance(value, bool), "true or false"
+        elif base is int:
+            ok, what = isinstance(value, int) and not isinstance(value, bool), "an integer"
+        elif base is float:
+            ok, what = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+        elif base is str:
+            ok, what = isinstance(value, str), "a string"
+        elif base is dict:
+            ok, what = isinstance(value, dict), "a table"
+        else:
+            return None  # a type this check does not know: left to the table's own validation
+        if ok:
+            return None
+        expected.append(what)
+    return " or ".join(expected) or None
+
+
+def _options(hint: Any) -> tuple[Any, ...]:
+    """The members of a union type (``float | None`` -> float, NoneType); any other type alone."""
+    union = isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
+    return typing.get_args(hint) if union else (hint,)
+
+
+def _hints(obj: Any) -> dict[str, Any]:
+    return typing.get_type_hints(type(obj))
+
+
+def _check_value(obj: Any, key: str, value: Any, hints: dict[str, Any]) -> Any:
+    """``value`` checked against the type of field ``key`` (an int where a number is expected becomes a
+    float); a mismatch is a UserError "key: expected an integer, got '3'"."""
+    hint = hints.get(key, Any)
+    problem = _type_problem(value, hint)
+    if problem is not None:
+        raise UserError(f"{key}: expected {problem}, got {value!r}")
+    options = _options(hint)
+    if float in options and int not in options and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def _check_types(obj: Any, prefix: str) -> None:
+    hints = _hints(obj)
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            _check_types(value, f"{prefix}{f.name}.")
+            continue
+        try:
+            _check_value(obj, f.name, value, hints)
+        except UserError as exc:
+            raise UserError(f"{prefix}{exc}") from None
+
+
 def _merge(obj: Any, values: dict[str, Any], where: str) -> None:
     names = {f.name: f for f in dataclasses.fields(obj)}
+    hints = _hints(obj)
     for key, value in values.items():
         if key not in names:
             raise UserError(f"{where}: unknown setting {key!r}; known: {', '.join(sorted(names))}")
@@ -69,7 +143,10 @@ def _merge(obj: Any, values: dict[str, Any], where: str) -> None:
                 raise UserError(f"{where}: [{key}] must be a table of settings")
             _merge(current, value, f"{where} [{key}]")
         else:
-            setattr(obj, key, value)
+            try:
+                setattr(obj, key, _check_value(obj, key, value, hints))
+            except UserError as exc:
+                raise UserError(f"{where}: {exc}") from None
 
 
 def load_settings(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> AgentSettings:

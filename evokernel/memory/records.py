@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,6 +127,13 @@ class RetrievalSettings:
     n_knowledge: int = 2
 
     def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise UserError naming the first setting out of range (also called after a settings file is merged)."""
+        for name in ("epsilon", "pool_factor", "pool_growth", "pool_factor_cap", "w_sim", "w_q", "q_floor", "alpha"):
+            if not math.isfinite(getattr(self, name)):
+                raise UserError(f"retrieval {name} must be a finite number, got {getattr(self, name)}")
         if self.mode not in RETRIEVAL_MODES:
             raise UserError(f"unknown retrieval mode {self.mode!r}; use one of {', '.join(RETRIEVAL_MODES)}")
         if self.n < 0 or self.n_knowledge < 0:

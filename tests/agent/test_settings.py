@@ -122,3 +122,72 @@ def test_bench_keeps_the_files_backend_unless_the_flag_is_given(tmp_path: Path) 
     assert _agent_settings(_bench_args(["--agent", "--config", str(f)])).verify.backend == "cpu"
     assert _agent_settings(_bench_args(["--agent", "--config", str(f), "--backend", "auto"])).verify.backend == "auto"
     assert verify_settings(_bench_args(["--solutions", "x"])).backend == "auto"
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ('budget = "3"\n', r"t.toml: budget: expected an integer, got '3'"),
+        ("budget = 2.5\n", r"t.toml: budget: expected an integer, got 2.5"),
+        ("budget = true\n", r"t.toml: budget: expected an integer, got True"),
+        ("alpha = \"0.2\"\n", r"t.toml: alpha: expected a number, got '0.2'"),
+        ("executor = 3\n", r"t.toml: executor: expected a string, got 3"),
+        ("[verify]\ntrials = \"5\"\n", r"t.toml \[verify\]: trials: expected an integer, got '5'"),
+        ("[verify]\nprobes = 1\n", r"t.toml \[verify\]: probes: expected true or false, got 1"),
+        ("[verify]\natol = [1]\n", r"t.toml \[verify\]: atol: expected a number, got \[1\]"),
+        ("[retrieval]\nn = 1.0\n", r"t.toml \[retrieval\]: n: expected an integer, got 1.0"),
+        ("[llm]\nextra = 3\n", r"t.toml \[llm\]: extra: expected a table, got 3"),
+    ],
+)
+def test_a_value_of_the_wrong_type_names_the_file_and_key(tmp_path: Path, text: str, match: str) -> None:
+    f = tmp_path / "t.toml"
+    f.write_text(text)
+    with pytest.raises(UserError, match=match):
+        load_settings(f)
+
+
+def test_an_integer_is_accepted_where_a_number_is_expected(tmp_path: Path) -> None:
+    f = tmp_path / "t.toml"
+    f.write_text("alpha = 1\n[verify]\ntimeout_s = 30\natol = 0\n[retrieval]\nepsilon = 0\n")
+    s = load_settings(f)
+    assert (s.alpha, s.verify.timeout_s, s.verify.atol, s.retrieval.epsilon) == (1.0, 30.0, 0.0, 0.0)
+    assert isinstance(s.alpha, float) and isinstance(s.verify.timeout_s, float)
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("[verify]\ntrials = 0\n", r"t.toml: verify setting trials=0: must be at least 1"),
+        ("[verify]\npolicy = \"lax\"\n", r"t.toml: verify setting policy='lax'"),
+        ("[verify]\ntimeout_s = -1.0\n", r"t.toml: verify setting timeout_s=-1.0: must be > 0"),
+        ("[retrieval]\nn = -3\n", r"t.toml: retrieval n and n_knowledge must be >= 0"),
+        ("[retrieval]\nepsilon = 2.0\n", r"t.toml: retrieval epsilon must lie in \[0, 1\]"),
+        ("[retrieval]\npool_factor = 0.5\n", r"t.toml: retrieval pool_factor must be >= 1"),
+        ("[retrieval]\nw_q = nan\n", r"t.toml: retrieval w_q must be a finite number"),
+    ],
+)
+def test_verify_and_retrieval_tables_are_validated_when_loaded(tmp_path: Path, text: str, match: str) -> None:
+    f = tmp_path / "t.toml"
+    f.write_text(text)
+    with pytest.raises(UserError, match=match):
+        load_settings(f)
+
+
+def test_flags_fix_the_verify_table_before_validation(tmp_path: Path) -> None:
+    f = tmp_path / "t0.toml"
+    f.write_text("[verify]\ntrials = 0\n[retrieval]\nn = -3\n")
+    s = load_settings(f, {"verify.trials": 2, "retrieval.n": 1})
+    assert (s.verify.trials, s.retrieval.n) == (2, 1)
+    with pytest.raises(UserError, match=r"verify setting trials=0.*t0.toml"):
+        load_settings(f, {"retrieval.n": 1})
+
+
+def test_validate_reports_a_wrong_type_set_in_code() -> None:
+    s = AgentSettings()
+    s.budget = "3"  # type: ignore[assignment]
+    with pytest.raises(UserError, match=r"budget: expected an integer, got '3'"):
+        s.validate()
+    s = AgentSettings()
+    s.verify.trials = 0
+    with pytest.raises(UserError, match="verify setting trials=0"):
+        s.validate()
