@@ -7,6 +7,7 @@ import importlib
 import logging
 import os
 import pkgutil
+import select
 import sys
 from collections.abc import Sequence
 
@@ -48,6 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # inside the try: a reader that went away is seen here, not at interpreter exit
         return code
     except BrokenPipeError:
+        if not _stdout_broken():  # another pipe (a worker's) broke: a real error, not `| head`
+            raise
         return _stdout_closed()
     except UserError as exc:
         print(f"evokernel: error: {exc}", file=sys.stderr)
@@ -55,6 +58,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("evokernel: interrupted", file=sys.stderr)
         return 130
+
+
+def _stdout_broken() -> bool:
+    """Whether stdout is a pipe whose reader has gone away (polling it for writing reports an error)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):  # replaced or closed stdout (tests, embedding)
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
 
 
 def _stdout_closed() -> int:

@@ -24,3 +24,18 @@ def test_a_closed_stdout_is_a_quiet_exit(tmp_path: Path) -> None:
     finally:
         os.close(write)
     assert proc.returncode == 141 and proc.stderr == ""
+
+
+def test_another_broken_pipe_is_not_taken_for_a_closed_stdout(monkeypatch, capsys) -> None:
+    import pytest
+
+    from evokernel import cli
+    from evokernel.commands import memory as memory_command
+
+    def broken(args: object) -> int:
+        raise BrokenPipeError(32, "Broken pipe")  # e.g. a worker's stdin, while stdout is fine
+
+    monkeypatch.setattr(memory_command, "run", broken)
+    monkeypatch.setattr(cli, "_stdout_broken", lambda: False)
+    with pytest.raises(BrokenPipeError):
+        cli.main(["memory", "stats"])

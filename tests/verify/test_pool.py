@@ -134,4 +134,22 @@ def test_close_kills_the_running_candidate_and_gives_no_verdict(data, start_meth
         v.close()
         with pytest.raises(PoolError, match="closed"):  # killed by close(): not a 'crashed' verdict
             future.result(timeout=30)
-    assert time.monotonic() - started < 10  # not the candidate's 120 s timeout
+    assert time.monotonic() - started < 60  # far sooner than the candidate's 120 s timeout
+
+
+def test_a_spawned_worker_that_dies_after_ready_is_a_pool_error(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from evokernel.verify.sandbox.pool import PoolError, SpawnPool
+
+    pool = SpawnPool("cpu", {}, prestart=0)
+    # says it is ready with its stdin already closed: the job cannot be handed over
+    script = "import os, sys, time; os.close(0); print('{\"ready\": true}', flush=True); time.sleep(30)"
+    pool._spawn = lambda: subprocess.Popen(  # type: ignore[method-assign]
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
+    try:
+        with pytest.raises(PoolError, match="died before taking the job"):
+            pool.launch(tmp_path)
+    finally:
+        pool.close()

@@ -323,9 +323,18 @@ class SpawnPool:
             proc.wait()
             raise PoolError(f"the {self.backend} worker did not start; run `python -m evokernel.verify.sandbox.worker "
                             f"oneshot --backend {self.backend}` to see why")
-        proc.stdin.write(f"{job_dir}\n".encode())
-        proc.stdin.flush()
-        proc.stdin.close()
+        try:
+            proc.stdin.write(f"{job_dir}\n".encode())
+            proc.stdin.flush()
+            proc.stdin.close()
+        except OSError as exc:  # the worker died after saying it was ready
+            proc.kill()
+            proc.wait()
+            try:
+                proc.stdin.close()  # flushing fails again, yet the pipe is closed
+            except OSError:
+                pass
+            raise PoolError(f"the {self.backend} worker died before taking the job ({exc})") from exc
         handle = _SpawnHandle(proc, on_exit=self._ended)
         with self._lock:
             closed = self._closed
