@@ -11,6 +11,7 @@ from evokernel._lazy import lazy_getattr
 _EXPORTS: dict[str, str] = {
     "Problem": "kernelbench.problem",
     "make_problem": "kernelbench.problem",
+    "problem_id_for_path": "kernelbench.problem",
     "BUILTIN_ROOT": "kernelbench.loader",
     "load_suite": "kernelbench.loader",
     "load_problem": "kernelbench.loader",
@@ -20,6 +21,8 @@ _EXPORTS: dict[str, str] = {
     "RunRecords": "kernelbench.records",
     "RunWriter": "kernelbench.records",
     "read_run": "kernelbench.records",
+    "check_new_run_dir": "kernelbench.records",
+    "Coverage": "kernelbench.records",
     "BenchRun": "kernelbench.runner",
     "run_solutions": "kernelbench.runner",
     "render_html": "kernelbench.report",
