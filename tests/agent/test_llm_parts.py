@@ -129,6 +129,31 @@ def test_unreadable_cache_file_is_a_user_error(tmp_path: Path) -> None:
         ReplyCache(other).get("k")
 
 
+def test_a_locked_or_read_only_cache_is_a_user_error(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    cache = ReplyCache(path)
+    assert cache.get("k") is None  # opened: the file and its format row exist
+    assert cache._conn is not None
+    cache._conn.execute("PRAGMA busy_timeout = 50")  # fail at once instead of after 30 s
+    other = sqlite3.connect(path)
+    other.execute("BEGIN EXCLUSIVE")  # another process writing
+    try:
+        with pytest.raises(UserError, match=r"reply cache .*c.sqlite cannot be used \(database is locked\)"):
+            cache.input_key()
+        with pytest.raises(UserError, match=r"reply cache .*c.sqlite cannot be used \(database is locked\)"):
+            cache.put("k", model="m", request={}, text="reply")
+    finally:
+        other.rollback()
+        other.close()
+    cache._conn.execute("PRAGMA query_only = ON")  # what a read-only file gives: writes fail
+    with pytest.raises(UserError, match=r"cannot be used \(attempt to write a readonly database\)"):
+        cache.input_key()
+    cache._conn.execute("PRAGMA query_only = OFF")
+    key = cache.input_key()  # usable again once the writer is gone
+    assert key == cache.input_key() and len(key) == 32
+    cache.close()
+
+
 # --------------------------------------------------------------------------- backoff
 def test_backoff_doubles_up_to_the_cap_and_jitter_only_shortens() -> None:
     no_jitter = [backoff_delay(k, base_s=1, max_s=10, jitter=0, rng=random.Random(0)) for k in range(6)]

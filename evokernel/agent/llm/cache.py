@@ -20,7 +20,8 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,18 +125,28 @@ class ReplyCache:
             self._conn = conn
         return self._conn
 
+    @contextmanager
+    def _using(self) -> Iterator[sqlite3.Connection]:
+        """The open connection, under the lock; a SQLite error while using it (the file locked by another
+        process past the busy timeout, read-only, full) is a UserError in the style of ``_connect``."""
+        with self._lock:
+            conn = self._connect()
+            try:
+                yield conn
+            except sqlite3.Error as exc:
+                raise UserError(
+                    f"reply cache {self.path} cannot be used ({exc}): check that no other process holds it "
+                    "locked and that it is writable, or point the cache setting at a new file"
+                ) from exc
+
     def get(self, key: str) -> CachedReply | None:
         """The stored entry for `key`, or None."""
-        with self._lock:
-            row = (
-                self._connect()
-                .execute(
-                    "SELECT key, model, text, error, finish_reason, tokens_in, tokens_out, "
-                    "cost_usd, created FROM replies WHERE key = ?",
-                    (key,),
-                )
-                .fetchone()
-            )
+        with self._using() as conn:
+            row = conn.execute(
+                "SELECT key, model, text, error, finish_reason, tokens_in, tokens_out, "
+                "cost_usd, created FROM replies WHERE key = ?",
+                (key,),
+            ).fetchone()
         return CachedReply(*row) if row else None
 
     def put(
@@ -153,8 +164,7 @@ class ReplyCache:
     ) -> None:
         """Store (or replace) the entry for `key`; a stored reply is never replaced by a failure."""
         request_json = json.dumps(request, sort_keys=True, default=str)
-        with self._lock:
-            conn = self._connect()
+        with self._using() as conn:
             with conn:
                 if error is not None:
                     row = conn.execute(
@@ -180,15 +190,14 @@ class ReplyCache:
 
     def input_key(self) -> str:
         """The verifier input secret of the runs recorded here (made and stored on first use)."""
-        with self._lock:
-            conn = self._connect()
+        with self._using() as conn:
             with conn:
                 conn.execute("INSERT OR IGNORE INTO meta VALUES ('input_key', ?)", (secrets.token_hex(16),))
             return str(conn.execute("SELECT value FROM meta WHERE name = 'input_key'").fetchone()[0])
 
     def __len__(self) -> int:
-        with self._lock:
-            return self._connect().execute("SELECT COUNT(*) FROM replies").fetchone()[0]
+        with self._using() as conn:
+            return conn.execute("SELECT COUNT(*) FROM replies").fetchone()[0]
 
     def close(self) -> None:
         """Close the connection (reopened on next use)."""
