@@ -356,6 +356,11 @@ def results_path(path: str | Path) -> Path:
 _NUMBER = (int, float)
 # record type -> field -> accepted JSON types (None is always accepted): the fields reports use
 _FIELD_TYPES: dict[str, dict[str, tuple[type, ...]]] = {
+    "header": {
+        "mode": (str,), "settings": (dict,), "versions": (dict,), "device": (str,), "backend": (str,),
+        "suite": (str,), "created": (str,), "problems": (int,), "problem_ids": (list,), "task_ids": (list,),
+        "problem_groups": (dict,), "rounds": (int,),
+    },
     "result": {
         "problem_id": (str,), "level": (int,), "category": (str,), "categories": (list,), "status": (str,),
         "verdict": (dict,), "message": (str,), "first_latency_ms": _NUMBER, "best_latency_ms": _NUMBER,
@@ -385,7 +390,8 @@ _JSON_NAMES = {str: "string", int: "integer", list: "list", dict: "object", floa
 
 def _type_problem(rec: dict[str, Any]) -> str | None:
     """What is wrong with the types of the fields reports read, or None."""
-    problem = _wrong_type(rec, _FIELD_TYPES.get(str(rec.get("type")), {}), "")
+    kind = str(rec.get("type"))
+    problem = _wrong_type(rec, _FIELD_TYPES.get(kind, {}), "header " if kind == "header" else "")
     if problem is None and rec.get("type") == "result" and isinstance(rec.get("verdict"), dict):
         problem = _wrong_type(rec["verdict"], _VERDICT_TYPES, "verdict ")
     return problem
@@ -393,7 +399,8 @@ def _type_problem(rec: dict[str, Any]) -> str | None:
 
 def read_run(path: str | Path) -> RunRecords:
     """Read a run folder (or its results.jsonl); UserError naming the line when it is missing, has no header,
-    or a record's field that reports use has the wrong JSON type."""
+    or a record's field that reports use (the header's settings, versions and problem list included) has
+    the wrong JSON type."""
     file = results_path(path)
     if not file.is_file():
         raise UserError(f"{path}: no {RESULTS_FILE} there; pass a run folder written by `evokernel bench`")

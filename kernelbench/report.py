@@ -243,7 +243,10 @@ def _settings_text(settings: dict[str, Any]) -> str:
 
     Solutions runs (and agent runs written before their settings were nested) record the verifier
     settings; agent runs record Agent.run_config(): the AgentSettings under "settings", the proposer.
+    read_run checks that a header's settings are an object; anything else shows nothing.
     """
+    if not isinstance(settings, dict):
+        return ""
     agent = settings.get("settings")
     if not isinstance(agent, dict):
         return ", ".join(f"{k}={settings[k]}" for k in _VERIFY_SHOWN if k in settings)

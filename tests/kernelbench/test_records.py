@@ -102,3 +102,33 @@ def test_wrong_field_types_are_one_line_errors(tmp_path: Path, record: dict, fra
         read_run(tmp_path)
     message = str(info.value)
     assert message.startswith(f"{tmp_path / 'results.jsonl'}:2: ") and fragment in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("fields", "fragment"),
+    [
+        ({"settings": ["backend", "cpu"]}, "'settings' must be a JSON object"),
+        ({"settings": "cpu"}, "'settings' must be a JSON object"),
+        ({"versions": "torch 2"}, "'versions' must be a JSON object"),
+        ({"problems": "2"}, "'problems' must be a JSON integer"),
+        ({"problems": True}, "'problems' must be a JSON integer"),
+        ({"problem_ids": "a,b"}, "'problem_ids' must be a JSON list"),
+        ({"task_ids": {"a": 1}}, "'task_ids' must be a JSON list"),
+        ({"problem_groups": ["a"]}, "'problem_groups' must be a JSON object"),
+        ({"mode": 1}, "'mode' must be a JSON string"),
+        ({"backend": ["cpu"]}, "'backend' must be a JSON string"),
+        ({"rounds": "3"}, "'rounds' must be a JSON integer"),
+    ],
+)
+def test_a_header_field_of_the_wrong_type_is_a_one_line_error(tmp_path: Path, fields: dict, fragment: str) -> None:
+    (tmp_path / "results.jsonl").write_text(json.dumps({**_header(), **fields}) + "\n")
+    with pytest.raises(UserError) as info:
+        read_run(tmp_path)
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'results.jsonl'}:1: ") and fragment in message and "\n" not in message
+    assert "header" in message
+
+
+def test_a_header_with_null_optional_fields_reads(tmp_path: Path) -> None:
+    (tmp_path / "results.jsonl").write_text(json.dumps({**_header(), "settings": None, "versions": None}) + "\n")
+    assert read_run(tmp_path).backend == "cpu"

@@ -109,3 +109,21 @@ def test_agent_report_header_shows_the_nested_agent_settings(tmp_path: Path) -> 
     row = re.search(r"<th class='l'>settings</th><td>([^<]*)</td>", text).group(1)
     for shown in ("proposer=offline", "retrieval=similarity", "policy=strict", "trials=2", "seed=0", "workers=2"):
         assert shown in row, row
+
+
+def test_a_header_whose_settings_are_not_an_object_is_one_line_on_the_command_line(tmp_path: Path, capsys) -> None:
+    import json
+
+    from evokernel.cli import main
+    from kernelbench.records import make_header
+
+    run = tmp_path / "run"
+    run.mkdir()
+    header = make_header("solutions", settings={"backend": "cpu"}, suite="builtin", device="cpu", backend="cpu",
+                         problems=1)  # fmt: skip
+    header["settings"] = ["backend", "cpu"]  # edited by hand
+    (run / "results.jsonl").write_text(json.dumps(header) + "\n")
+    assert main(["report", str(run), "-o", str(tmp_path / "r.html")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "results.jsonl:1: " in err and "'settings' must be a JSON object" in err, err
+    assert not (tmp_path / "r.html").exists()
