@@ -14,23 +14,30 @@ from evokernel.verify import Verdict
 from kernelbench.loader import load_suite
 from kernelbench.records import read_run
 
-HANG_S = 20.0
+# A hanging candidate runs this long unless killed; a stopped run must end far sooner (STOP_BOUND_S).
+# Both are generous: CI runs these on two loaded cores, and nothing here waits on a sleep.
+HANG_S = 120.0
+STOP_BOUND_S = 60.0
 
 
 class _HangingVerifier:
-    """The first problem is correct at once; every other candidate runs until close() (or HANG_S)."""
+    """The first problem is correct at once; every other candidate runs until close() (or HANG_S).
+
+    ``running[problem_id]`` is set when that problem's candidate has started."""
 
     workers = 2
 
-    def __init__(self, first: str) -> None:
+    def __init__(self, first: str, problems: list) -> None:
         self.first = first
         self.closed = threading.Event()
         self.started: list[str] = []
+        self.running = {p.id: threading.Event() for p in problems}
 
     def evaluate(self, problem: Any, source: str, settings: Any = None) -> Verdict:
         if problem.id == self.first:
             return Verdict(status="correct", message="ok", backend="cpu")
         self.started.append(problem.id)
+        self.running[problem.id].set()
         if self.closed.wait(HANG_S):
             raise RuntimeError("the worker was killed")
         return Verdict(status="timeout", message="ran to its timeout", backend="cpu")
@@ -47,9 +54,16 @@ def _solutions(tmp_path: Path, problems: list) -> Path:
     return root
 
 
-def _interrupt_after_first(record: dict) -> None:
-    time.sleep(0.3)  # the second candidate is running by now
-    raise KeyboardInterrupt
+def _interrupt_once_running(fake: _HangingVerifier, ids: list[str]):
+    """An on_result hook (called in the bench's thread) that presses Ctrl-C once the candidates of ``ids``
+    have started."""
+
+    def hook(record: dict) -> None:
+        for pid in ids:
+            assert fake.running[pid].wait(STOP_BOUND_S), f"{pid} never started"
+        raise KeyboardInterrupt
+
+    return hook
 
 
 def test_ctrl_c_kills_the_running_candidates_of_its_own_verifier(
@@ -59,14 +73,15 @@ def test_ctrl_c_kills_the_running_candidates_of_its_own_verifier(
     from evokernel.verify.executors.local import LocalExecutor
 
     problems = load_suite(kb_root)
-    fake = _HangingVerifier(problems[0].id)
+    fake = _HangingVerifier(problems[0].id, problems)
     monkeypatch.setattr(executors, "make_executor",
                         lambda name, settings, **kw: LocalExecutor(settings, verifiers=[fake]))
+    interrupt = _interrupt_once_running(fake, [p.id for p in problems[1:3]])  # both workers busy
     start = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         runner.run_solutions(problems, _solutions(tmp_path, problems), run_dir=tmp_path / "run", progress=False,
-                             workers=2, on_result=_interrupt_after_first)
-    assert time.monotonic() - start < HANG_S / 2  # not the running candidate's whole run
+                             workers=2, on_result=interrupt)
+    assert time.monotonic() - start < STOP_BOUND_S  # not the running candidates' whole run (HANG_S)
     assert len(problems) == 4 and fake.closed.is_set()
     assert sorted(fake.started) == sorted(p.id for p in problems[1:3])  # two workers busy; the fourth problem never started
     run = read_run(tmp_path / "run")
@@ -77,12 +92,21 @@ def test_a_remaining_wait_is_announced(
     kb_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     problems = load_suite(kb_root)[:2]
-    fake = _HangingVerifier(problems[0].id)
+    fake = _HangingVerifier(problems[0].id, problems)
     monkeypatch.setattr(runner, "STOP_GRACE_S", 0.2)
-    threading.Timer(1.5, fake.close).start()  # a caller's verifier is not closed by the bench: it ends later
+    stop_running = runner._stop_running
+
+    def stop_then_end(*args: Any, **kwargs: Any) -> None:
+        stop_running(*args, **kwargs)  # the candidate still runs: the wait is announced
+        fake.close()  # a caller's verifier is not closed by the bench: its candidate ends later, on its own
+
+    monkeypatch.setattr(runner, "_stop_running", stop_then_end)
+    start = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         runner.run_solutions(problems, _solutions(tmp_path, problems), run_dir=tmp_path / "run", progress=False,
-                             workers=2, verifier=fake, on_result=_interrupt_after_first)
+                             workers=2, verifier=fake, on_result=_interrupt_once_running(fake, [problems[1].id]))
+    assert time.monotonic() - start < STOP_BOUND_S
+    assert fake.closed.is_set()
     err = capsys.readouterr().err
     assert "waiting for 1 running candidate(s) to end" in err and "Ctrl-C again" in err
     assert err.count("\n") == 1  # one line, no traceback of the killed candidate
