@@ -14,6 +14,7 @@ from evokernel.agent.loop import AgentLoop, TaskState
 from evokernel.agent.records import AttemptRecord, TaskResult, TaskSpec
 from evokernel.agent.settings import AgentSettings, settings_with
 from evokernel.agent.types import Proposer
+from evokernel.errors import UserError
 from evokernel.memory import Memory
 from evokernel.verify import VerifySettings
 
@@ -147,17 +148,30 @@ class Agent:
             **extra,
         }
 
-    async def asynthesize(self, problem: Any, *, on_attempt: AttemptHook | None = None) -> TaskResult:
+    async def run_round(self, loop: AgentLoop, states: list[TaskState], round_index: int, *,
+                        close_on_interrupt: bool = False) -> list[AttemptRecord]:
+        """One lockstep round of ``loop``; with ``close_on_interrupt``, Ctrl-C or cancellation closes the
+        verifier first: verifications run in threads that asyncio cannot cancel, and closing kills them."""
+        try:
+            return await loop.run_round(states, round_index)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            if close_on_interrupt:
+                self.verifier.close()
+            raise
+
+    async def asynthesize(self, problem: Any, *, on_attempt: AttemptHook | None = None,
+                          close_on_interrupt: bool = False) -> TaskResult:
         """Draft, then refine, one problem within the budget; returns its best kernel and history.
 
         A run that stops early (a ``UserError`` such as a rejected key or a provider that keeps
         failing, ``KeyboardInterrupt``, or cancellation) re-raises, after ending the run in the memory
         with a summary that says why; ``last_result`` then holds the task's result up to the stop (its
-        best kernel included, ``stop_reason`` "stopped: ...").
+        best kernel included, ``stop_reason`` "stopped: ..."). ``close_on_interrupt``: see run_round
+        (for an agent that owns its verifier and is about to end).
         """
         spec = as_task(problem)
         self.last_result = None
-        self.check_reference(spec)  # before anything is written to the memory
+        self.check_reference(spec)  # before the run or any attempt is recorded
         run_id = self.memory.begin_run(self.run_config(secret=True, task=spec.id))
         self.last_run_id = run_id
         loop = self.loop(run_id, on_attempt)
@@ -166,7 +180,7 @@ class Agent:
         round_index = 0
         try:
             while not state.done:
-                await loop.run_round([state], round_index)
+                await self.run_round(loop, [state], round_index, close_on_interrupt=close_on_interrupt)
                 round_index += 1
                 self.last_result = state.result()
         except BaseException as exc:
@@ -188,9 +202,11 @@ class Agent:
                 raise
             log.warning("could not record the end of run %s in %s: %s", run_id, self.memory.path, exc)
 
-    def synthesize(self, problem: Any, *, on_attempt: AttemptHook | None = None) -> TaskResult:
+    def synthesize(self, problem: Any, *, on_attempt: AttemptHook | None = None,
+                   close_on_interrupt: bool = False) -> TaskResult:
         """Blocking form of asynthesize."""
-        return asyncio.run(self._with_proposer_closed(self.asynthesize(problem, on_attempt=on_attempt)))
+        return asyncio.run(self._with_proposer_closed(
+            self.asynthesize(problem, on_attempt=on_attempt, close_on_interrupt=close_on_interrupt)))
 
     async def _with_proposer_closed(self, coro: Any) -> Any:
         try:
@@ -221,10 +237,12 @@ def check_reference(task: TaskSpec, settings: VerifySettings, backend: str) -> N
 
 
 def stop_reason_of(exc: BaseException) -> str:
-    """Why a run stopped early, in a few words: the user error's message, or "interrupted"."""
+    """Why a run stopped early, in a few words: the user error's message, "interrupted", or the error."""
     if isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)):
         return "interrupted"
-    return str(exc) or type(exc).__name__
+    if isinstance(exc, UserError):
+        return str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _reply_cache_key(settings: AgentSettings) -> str | None:

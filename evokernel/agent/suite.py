@@ -188,12 +188,7 @@ async def _run(
         start = 0
     with writer:
         for r in range(start, agent.settings.budget):
-            try:
-                records = await loop.run_round(states, r)
-            except (asyncio.CancelledError, KeyboardInterrupt):
-                if close_on_interrupt:  # verifications run in threads that asyncio cannot cancel: kill them
-                    agent.verifier.close()
-                raise
+            records = await agent.run_round(loop, states, r, close_on_interrupt=close_on_interrupt)
             if not records:
                 break
             writer.write_all(attempt_line(a) for a in records)

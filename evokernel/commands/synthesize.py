@@ -106,12 +106,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the agent on one problem; exit 0 when a correct kernel was written, 1 when the budget ran out.
 
-    A stop (a user error such as a rejected key, exit 2) or Ctrl-C (exit 130) still writes the best
-    kernel found so far and the run record, marked as stopped, before the error is re-raised."""
+    A stop (a user error such as a rejected key, exit 2), Ctrl-C (exit 130; the running candidates are
+    killed) or any other error still writes the best kernel found so far and the run record, marked as
+    stopped, before the error is re-raised."""
     from evokernel.agent.agent import Agent, as_task, stop_reason_of
     from evokernel.agent.progress import LiveProgress
     from evokernel.agent.runrecord import check_out_path, write_synthesis_record
-    from evokernel.errors import UserError
 
     settings = settings_from_args(args)
     task = as_task(args.problem)
@@ -122,8 +122,8 @@ def run(args: argparse.Namespace) -> int:
         agent.check_reference(task)  # a broken problem file: one line, exit 2, before any attempt
         with LiveProgress(settings.budget, [task]) as progress:
             try:
-                result = agent.synthesize(task, on_attempt=progress.on_attempt)
-            except (UserError, KeyboardInterrupt) as exc:
+                result = agent.synthesize(task, on_attempt=progress.on_attempt, close_on_interrupt=True)
+            except (Exception, KeyboardInterrupt) as exc:  # keep what was found, then raise
                 stop, result = exc, agent.last_result
         if stop is not None and (result is None or not result.attempts):
             raise stop  # stopped before any attempt: nothing to write

@@ -151,3 +151,65 @@ def test_synthesize_stopped_before_any_attempt_writes_nothing(tmp_path: Path, st
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and err[-1] == "evokernel: error: the provider rejected the API key (401)"
     assert not out.exists() and not out.with_suffix(".run.json").exists()
+
+
+class BreakingVerifier(StubVerifier):
+    """Verifies two candidates, then fails as a pool that lost its workers twice would."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def evaluate(self, problem: Any, code: str, settings: Any) -> Any:
+        self.calls += 1
+        if self.calls > 2:
+            raise RuntimeError("the verifier pool broke twice")
+        return super().evaluate(problem, code, settings)
+
+
+def test_synthesize_writes_the_best_kernel_before_an_unexpected_error(tmp_path: Path, stub_agent_parts: Any,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import evokernel.verify.executors as executors
+    from evokernel.cli import main
+
+    monkeypatch.setattr(executors, "make_executor", lambda *a, **k: BreakingVerifier())
+    stub_agent_parts.stop_at = 99
+    out = tmp_path / "k.py"
+    with pytest.raises(RuntimeError, match="broke twice"):  # not a user error: raised as it is
+        main(["synthesize", str(DATA / "relu_problem.py"), "--memory", str(tmp_path / "m.sqlite"), "--out", str(out)])
+    assert out.read_text().startswith("# correct 1.0")  # ... after the best kernel was written
+    record = json.loads(out.with_suffix(".run.json").read_text())
+    assert record["stopped"] == "RuntimeError: the verifier pool broke twice"
+
+
+class HangingVerifier(StubVerifier):
+    """Every candidate runs until close() (a real verifier kills its workers there)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.started, self.closed = threading.Event(), threading.Event()
+
+    def evaluate(self, problem: Any, code: str, settings: Any) -> Any:
+        self.started.set()
+        assert self.closed.wait(120), "never closed"
+        return super().evaluate(problem, "# timeout", settings)
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+def test_ctrl_c_in_synthesize_closes_the_verifier_when_asked(tmp_path: Path) -> None:
+    import os
+    import signal
+    import threading
+
+    verifier = HangingVerifier()
+    interrupt = threading.Thread(target=lambda: verifier.started.wait(60) and os.kill(os.getpid(), signal.SIGINT),
+                                 daemon=True)
+    with Memory.open(tmp_path / "m.sqlite") as memory:
+        agent = Agent(settings(), memory=memory, proposer=StoppingProposer(SCRIPT, 5, None), verifier=verifier)
+        interrupt.start()
+        with pytest.raises(KeyboardInterrupt):  # without the close, the candidate would run its 120 s
+            agent.synthesize(DATA / "relu_problem.py", close_on_interrupt=True)
+    assert verifier.closed.is_set()
+    assert agent.last_result is not None and agent.last_result.stop_reason == "stopped: interrupted"
