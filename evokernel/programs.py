@@ -110,14 +110,15 @@ def run_reference(source: str, filename: str = "<problem>", *, seed: int = 0) ->
     module = load_program(source, filename)
     step = "building the reference Model"
     try:
-        torch.manual_seed(seed)
-        model = module.Model(*module.get_init_inputs())
-        step = "get_inputs()"
-        inputs = module.get_inputs()
-        step = "the reference forward"
-        with torch.no_grad():
-            return model(*inputs)
-    except Exception as exc:
+        with torch.random.fork_rng(devices=[]):  # the caller's random state is left as it was
+            torch.manual_seed(seed)
+            model = module.Model(*module.get_init_inputs())
+            step = "get_inputs()"
+            inputs = module.get_inputs()
+            step = "the reference forward"
+            with torch.no_grad():
+                return model(*inputs)
+    except (Exception, SystemExit) as exc:  # the problem's code failed (or called exit)
         raise ProblemError(
             f"{filename}: {step} failed: {type(exc).__name__}: {str(exc)[:200]}; fix the problem file"
         ) from exc

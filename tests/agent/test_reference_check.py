@@ -79,3 +79,18 @@ def test_synthesize_cli_reports_a_broken_reference_with_exit_2(tmp_path: Path, b
     assert rc == 2 and len(err) == 1 and str(broken) in err[0] and "reference forward failed" in err[0]
     with Memory.open(tmp_path / "m.sqlite") as memory:
         assert memory.items(kind="experience") == [] and memory.runs() == []
+
+
+def test_run_reference_turns_exit_into_a_problem_error_and_keeps_the_callers_rng() -> None:
+    import torch
+
+    source = (DATA / "relu_problem.py").read_text()
+    exiting = source.replace("return torch.relu(x)", "raise SystemExit(3)")
+    assert exiting != source
+    with pytest.raises(ProblemError, match="the reference forward failed: SystemExit: 3"):
+        run_reference(exiting, "exits.py")
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    run_reference(source, "relu_problem.py", seed=7)
+    assert torch.equal(torch.rand(3), expected)
