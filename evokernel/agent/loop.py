@@ -308,8 +308,10 @@ class AgentLoop:
         best_before = state.best_ms
         q_skipped = unrewarded_reason(proposal)
         q_changes: dict[int, tuple[float, float]] = {}
+        raw: float | None
+        reward: float | None
         if q_skipped is not None:
-            raw = reward = 0.0  # the context was never tried: no reward, no Q update, no reward statistics
+            raw = reward = None  # the context was never tried: no reward, no Q update, no reward statistics
         elif stage == "draft":
             raw = draft_reward(feasible)
             reward = raw
@@ -368,7 +370,7 @@ class AgentLoop:
                     code=proposal.code or "",
                     lesson=record.lesson,
                     outcome=verdict or {"status": "no_kernel", "message": proposal.error or ""},
-                    reward=raw if q_skipped is None else None,
+                    reward=raw,
                     parent_id=start_point.id if start_point else None,
                     run_id=self.run_id,
                     feasible=feasible,

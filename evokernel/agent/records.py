@@ -61,8 +61,8 @@ class AttemptRecord:
     status: str = "no_kernel"  # the verdict status, or "no_kernel" when the proposer gave no code
     feasible: bool = False
     latency_ms: float | None = None
-    reward_raw: float = 0.0
-    reward: float = 0.0  # what the Q updates used (normalized when refining)
+    reward_raw: float | None = 0.0  # None: no reward (see q_skipped)
+    reward: float | None = 0.0  # what the Q updates used (normalized when refining); None: no reward
     q_changes: dict[str, list[float]] = field(default_factory=dict)  # item id -> [Q before, Q after]
     q_skipped: str | None = None  # why no reward was given (provider failure, give-up): no Q update at all
     lesson: str = ""

@@ -291,7 +291,7 @@ def test_a_provider_failure_updates_no_q_values(memory: Memory) -> None:
     assert [a.stage for a in failed] == ["draft", "refine", "refine"]
     assert all(a.context_ids or a.start_point_id for a in failed)  # the context was there to be blamed
     for a in failed:
-        assert a.q_changes == {} and a.reward == 0.0 and a.reward_raw == 0.0
+        assert a.q_changes == {} and a.reward is None and a.reward_raw is None
         assert a.q_skipped and "provider failed" in a.q_skipped
         assert memory.get(a.item_id).reward is None  # the item says no reward was given
     # only the successful draft moved Q values (its own context), and the refine statistics are untouched
