@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evokernel._interrupts import wait_result
 from evokernel.errors import UserError
 from kernelbench.metrics import compute_metrics
 from kernelbench.records import MISSING, RunWriter, check_new_run_dir, make_header, result_record
@@ -200,7 +201,7 @@ def run_solutions(
                     futures = [pool.submit(_evaluate_one, verifier, p, solutions_dir, settings, stopping)
                                for p in problems]
                     for problem, future in zip(problems, futures):
-                        record = future.result()
+                        record = wait_result(future)  # wakes for a Ctrl-C that another thread received
                         writer.write(record)
                         results.append(record)
                         if on_result is not None:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from evokernel._interrupts import run_interruptibly
 from evokernel.agent.knowledge import ensure_knowledge
 from evokernel.agent.loop import AgentLoop, TaskState
 from evokernel.agent.records import AttemptRecord, TaskResult, TaskSpec
@@ -205,7 +206,7 @@ class Agent:
     def synthesize(self, problem: Any, *, on_attempt: AttemptHook | None = None,
                    close_on_interrupt: bool = False) -> TaskResult:
         """Blocking form of asynthesize."""
-        return asyncio.run(self._with_proposer_closed(
+        return run_interruptibly(self._with_proposer_closed(
             self.asynthesize(problem, on_attempt=on_attempt, close_on_interrupt=close_on_interrupt)))
 
     async def _with_proposer_closed(self, coro: Any) -> Any:

@@ -9,7 +9,6 @@ the resumed run ends with the same memory as an uninterrupted one.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -17,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from evokernel._interrupts import run_interruptibly
 from evokernel.agent.agent import Agent, stop_reason_of
 from evokernel.agent.loop import TaskState
 from evokernel.agent.records import AttemptRecord, TaskSpec
@@ -216,7 +216,7 @@ def run_agent_suite(
     ``close_on_interrupt``: on Ctrl-C or cancellation, close the agent's verifier at once (killing the
     candidates still running) instead of waiting for them; for callers that own the agent.
     """
-    return asyncio.run(
+    return run_interruptibly(
         agent._with_proposer_closed(
             _run(agent, problems, Path(run_dir), suite=suite, device=device, resume=resume, on_attempt=on_attempt,
                  close_on_interrupt=close_on_interrupt)

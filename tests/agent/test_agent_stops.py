@@ -181,6 +181,9 @@ def test_synthesize_writes_the_best_kernel_before_an_unexpected_error(tmp_path: 
     assert record["stopped"] == "RuntimeError: the verifier pool broke twice"
 
 
+HANG_S = 40.0
+
+
 class HangingVerifier(StubVerifier):
     """Every candidate runs until close() (a real verifier kills its workers there)."""
 
@@ -190,26 +193,43 @@ class HangingVerifier(StubVerifier):
         self.started, self.closed = threading.Event(), threading.Event()
 
     def evaluate(self, problem: Any, code: str, settings: Any) -> Any:
+        import threading
+        import time
+
+        self.thread = threading.get_ident()
+        start = time.monotonic()
         self.started.set()
-        assert self.closed.wait(120), "never closed"
+        self.closed.wait(HANG_S)
+        self.waited = time.monotonic() - start
         return super().evaluate(problem, "# timeout", settings)
 
     def close(self) -> None:
         self.closed.set()
 
 
-def test_ctrl_c_in_synthesize_closes_the_verifier_when_asked(tmp_path: Path) -> None:
+@pytest.mark.parametrize("receiver", ["main", "worker"])
+def test_ctrl_c_in_synthesize_closes_the_verifier_when_asked(tmp_path: Path, receiver: str) -> None:
+    """The OS hands a process's SIGINT to any thread: the run must stop promptly either way."""
     import os
     import signal
     import threading
+    import time
 
     verifier = HangingVerifier()
-    interrupt = threading.Thread(target=lambda: verifier.started.wait(60) and os.kill(os.getpid(), signal.SIGINT),
-                                 daemon=True)
+
+    def interrupt() -> None:
+        verifier.started.wait(60)
+        if receiver == "main":
+            os.kill(os.getpid(), signal.SIGINT)
+        else:  # the thread running the candidate gets it while the main thread sleeps in the event loop
+            time.sleep(0.5)
+            signal.pthread_kill(verifier.thread, signal.SIGINT)
+
     with Memory.open(tmp_path / "m.sqlite") as memory:
         agent = Agent(settings(), memory=memory, proposer=StoppingProposer(SCRIPT, 5, None), verifier=verifier)
-        interrupt.start()
+        threading.Thread(target=interrupt, daemon=True).start()
         with pytest.raises(KeyboardInterrupt):  # without the close, the candidate would run its 120 s
             agent.synthesize(DATA / "relu_problem.py", close_on_interrupt=True)
     assert verifier.closed.is_set()
     assert agent.last_result is not None and agent.last_result.stop_reason == "stopped: interrupted"
+    assert verifier.waited < HANG_S / 2  # closed by the interrupt, not released by the time limit

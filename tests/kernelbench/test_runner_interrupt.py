@@ -110,3 +110,39 @@ def test_a_remaining_wait_is_announced(
     err = capsys.readouterr().err
     assert "waiting for 1 running candidate(s) to end" in err and "Ctrl-C again" in err
     assert err.count("\n") == 1  # one line, no traceback of the killed candidate
+
+
+def test_a_ctrl_c_delivered_to_a_worker_thread_stops_the_bench(
+    kb_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The OS may hand SIGINT to any thread; the main thread waiting for results must still see it."""
+    import signal
+
+    from evokernel.verify import executors
+    from evokernel.verify.executors.local import LocalExecutor
+
+    problems = load_suite(kb_root)[:2]
+    fake = _HangingVerifier(problems[0].id, problems)
+
+    def interrupt_from_the_worker() -> None:
+        assert fake.running[problems[1].id].wait(STOP_BOUND_S)
+        time.sleep(0.5)  # the main thread is asleep, waiting for this candidate's result
+        signal.pthread_kill(worker, signal.SIGINT)
+
+    evaluate = fake.evaluate
+
+    def evaluate_and_note_thread(problem: Any, source: str, settings: Any = None) -> Verdict:
+        nonlocal worker
+        worker = threading.get_ident()
+        return evaluate(problem, source, settings)
+
+    worker = 0
+    fake.evaluate = evaluate_and_note_thread  # type: ignore[method-assign]
+    monkeypatch.setattr(executors, "make_executor",
+                        lambda name, settings, **kw: LocalExecutor(settings, verifiers=[fake]))
+    threading.Thread(target=interrupt_from_the_worker, daemon=True).start()
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_solutions(problems, _solutions(tmp_path, problems), run_dir=tmp_path / "run", progress=False,
+                             workers=2)
+    assert time.monotonic() - start < STOP_BOUND_S and fake.closed.is_set()
