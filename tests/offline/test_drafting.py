@@ -19,7 +19,7 @@ def _item(item_id: int, config: dict, *, feasible: bool = True, q: float = 0.0, 
 
 
 def _request(context=(), attempt: int = 0, seed: int = 0, **kw) -> ProposalRequest:
-    return ProposalRequest(task_id="task", task_name="task", task_source="", backend=kw.pop("backend", "cpu"),
+    return ProposalRequest(task_id="task", task_name="task", task_source="", backend=kw.pop("backend", "cuda"),
                            stage=kw.pop("stage", "draft"), attempt=attempt, seed=seed, context=list(context), **kw)  # fmt: skip
 
 
@@ -35,7 +35,7 @@ def test_draft_reuses_the_best_valued_feasible_experience():
         Retrieved(_item(4, {"matmul": {"BLOCK_M": 32}}, q=1.0), 0.7, 0.0),  # other family: ignored here
     ]
     cfg, origin = draft_config(["softmax"], _request(ctx))
-    assert cfg["softmax"] == {**S.default_config("softmax", "cpu"), **SAFE} and origin["softmax"] == "memory:3"
+    assert cfg["softmax"] == {**S.default_config("softmax", "cuda"), **SAFE} and origin["softmax"] == "memory:3"
     # a failed draft of this task moves on to the next-best experience, then to sampling
     cfg1, origin1 = draft_config(["softmax"], _request(ctx, attempt=1))
     assert cfg1["softmax"]["BLOCK_R"] == 512 and origin1["softmax"] == "memory:2"
@@ -50,7 +50,7 @@ def test_risky_configurations_of_other_tasks_rank_after_safe_ones():
     assert origin["softmax"] == "memory:2" and cfg["softmax"]["mode"] == "loop"
     cfg1, origin1 = draft_config(["softmax"], _request([risky_ok, safe], attempt=1))
     assert origin1["softmax"] == "memory:1+hedged"  # another task's risky knob is replaced by the safe value
-    assert cfg1["softmax"]["mode"] == S.default_config("softmax", "cpu")["mode"] and cfg1["softmax"]["BLOCK_R"] == 64
+    assert cfg1["softmax"]["mode"] == S.default_config("softmax", "cuda")["mode"] and cfg1["softmax"]["BLOCK_R"] == 64
     raw, _ = draft_config(["softmax"], _request([risky_ok, safe], attempt=1), transfer_risky=True)
     assert raw["softmax"]["mode"] == "one_pass"
     same_task = _item(3, {"softmax": RISKY}, q=0.9)
@@ -74,7 +74,23 @@ def test_without_memory_drafts_are_sampled_per_seed_and_attempt():
     later = [draft_config(["softmax"], _request(seed=0, attempt=a))[0] for a in range(1, 6)]
     assert any(c["softmax"] != drafts[0]["softmax"] for c in later)  # a new attempt draws anew
     cfg, origin = draft_config(["softmax"], _request(), sample_without_memory=False)
-    assert cfg["softmax"] == S.default_config("softmax", "cpu") and origin["softmax"] == "default"
+    assert cfg["softmax"] == S.default_config("softmax", "cuda") and origin["softmax"] == "default"
+
+
+def test_on_the_cpu_drafts_never_use_size_bound_risky_values():
+    # the CPU checks shrunk sizes only: a one-pass row or an even K loop could pass there and be wrong at
+    # the problem's own sizes, so neither memory nor sampling may bring one in
+    same_task = _item(3, {"softmax": RISKY}, q=0.9)
+    same_task.task_id = "task"
+    cfg, origin = draft_config(["softmax"], _request([Retrieved(same_task, 1.0, 2.0)], backend="cpu"))
+    assert cfg["softmax"]["mode"] == S.default_config("softmax", "cpu")["mode"]
+    assert origin["softmax"] == "memory:3+sized" and cfg["softmax"]["BLOCK_R"] == 64
+    for seed in range(40):
+        drafts, _ = draft_config(["softmax", "matmul", "reduction"], _request(seed=seed, backend="cpu"))
+        assert not any(S.size_bound(f, c) for f, c in drafts.items())
+    # elsewhere the verifier checks the problem's own sizes: sampling still explores them
+    gpu = [draft_config(["softmax"], _request(seed=s))[0]["softmax"]["mode"] for s in range(40)]
+    assert "one_pass" in gpu
 
 
 def test_refine_mutates_one_knob_and_skips_tried_children():

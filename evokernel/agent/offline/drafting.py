@@ -17,6 +17,10 @@ natural probability, and a memory that holds good configurations of similar task
 draft right more often: that is the effect value-driven retrieval is meant to have. Measured with
 the agent loop on the built-in levels 1-2 (52 tasks, CPU): see the tests and the offline benchmark.
 
+On the CPU backend the verifier checks shrunk sizes only, so risky values whose correctness depends
+on the sizes (``space.SIZE_BOUND``: a one-pass row, an even K loop) are replaced by safe ones in every
+draft there ("+sized"): a kernel that passed at the shrunk sizes could be wrong at the problem's own.
+
 Refining (GPU/NPU only: on the CPU there is no latency to improve): the start point's
 configuration is mutated one knob at a time, skipping configurations its children already tried
 and trying first the knobs whose change made a child faster.
@@ -123,6 +127,12 @@ def draft_config(
         rng = rng_for(int(getattr(request, "seed", 0)), str(getattr(request, "task_id", "")), attempt, family)
         config[family] = S.sample(family, rng, _avoid(family, [c for _, c in good], bad))
         origin[family] = "sampled" if not bad else "sampled-avoiding-failures"
+    if getattr(request, "backend", None) == "cpu":  # checked at shrunk sizes only: nothing size-bound
+        for family, cfg in config.items():
+            if S.size_bound(family, cfg):
+                safe = S.default_config(family, "cpu")
+                config[family] = {k: (safe[k] if k in S.size_bound(family, cfg) else v) for k, v in cfg.items()}
+                origin[family] += "+sized"
     return config, origin
 
 

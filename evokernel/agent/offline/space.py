@@ -29,6 +29,7 @@ __all__ = [
     "SPACES",
     "DEFAULTS",
     "RISKY",
+    "SIZE_BOUND",
     "CPU_DEFAULTS",
     "FAMILIES",
     "default_config",
@@ -39,6 +40,7 @@ __all__ = [
     "neighbors",
     "validate",
     "is_risky",
+    "size_bound",
 ]
 
 _WARPS = [2, 4, 8]
@@ -131,6 +133,14 @@ CPU_DEFAULTS["conv_transpose"] = dict(CPU_DEFAULTS["conv"])
 RISKY[("conv_transpose", "k_loop")] = RISKY[("conv", "k_loop")]
 RISKY[("conv_transpose", "acc")] = RISKY[("conv", "acc")]
 
+# risky values whose correctness depends on the sizes (a row that fits one chunk, a reduction length
+# that is a multiple of BLOCK_K): where the verifier checks shrunk sizes only (the CPU interpreter),
+# a kernel using one could pass there and be wrong at the problem's own sizes, so drafts there avoid them
+SIZE_BOUND = frozenset(
+    {("reduction", "mode"), ("softmax", "mode"), ("norm", "mode"), ("scan", "mode"), ("matmul", "k_loop"),
+     ("conv", "k_loop"), ("conv_transpose", "k_loop")}
+)
+
 FAMILIES = tuple(SPACES)
 
 
@@ -170,6 +180,11 @@ def validate(family: str, cfg: dict[str, Any]) -> None:
 def is_risky(family: str, cfg: dict[str, Any]) -> list[str]:
     """Names of the knobs of ``cfg`` set to risky values."""
     return [k for k, v in cfg.items() if v in RISKY.get((family, k), ())]
+
+
+def size_bound(family: str, cfg: dict[str, Any]) -> list[str]:
+    """Names of the knobs of ``cfg`` set to risky values that are right only for some sizes."""
+    return [k for k in is_risky(family, cfg) if (family, k) in SIZE_BOUND]
 
 
 def sample(family: str, rng: random.Random, avoid: dict[str, set[Any]] | None = None) -> dict[str, Any]:
