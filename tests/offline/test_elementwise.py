@@ -68,6 +68,27 @@ def test_scalar_and_integer_operands(check, make_problem):
     assert "torch.ops.aten.round.default" in gen.source
 
 
+def test_integer_remainder_takes_the_sign_of_the_divisor(check, make_problem):
+    # torch.remainder floors (the sign of the divisor); Triton's % truncates (the sign of the dividend)
+    src = make_problem(
+        "(k % 3).to(torch.float32) + (k % -4).to(torch.float32) * 10 + torch.div(k, 3, rounding_mode='floor') * 100 + x",
+        "[torch.randint(-50, 50, (4, 33)), torch.randn(4, 33)]",
+        args="k, x",
+    )
+    check(src)
+
+
+def test_pow_with_a_tensor_exponent_on_negative_bases(check, make_problem):
+    # integral exponents give real values for negative bases (the sign from the parity), fractional
+    # ones NaN, and anything ** 0 is 1, as torch computes them
+    src = make_problem(
+        "torch.pow(x, e) + torch.pow(x * 0.0, e.abs().floor())",
+        "[torch.randn(5, 40), torch.cat([torch.randint(-3, 4, (5, 30)).float(), torch.rand(5, 10) * 3], dim=1)]",
+        args="x, e",
+    )
+    check(src, atol=1e-4, rtol=1e-4)
+
+
 def test_non_contiguous_inputs_are_read_through_strides(pair, close, make_problem):
     src = make_problem("torch.sigmoid(x) * y", "[torch.randn(6, 10), torch.randn(6, 10)]", args="x, y")
     gen = generate(src)
@@ -111,3 +132,16 @@ def test_binary_max_min_and_comparisons(check, make_problem):
     src = make_problem("torch.max(x, y) - torch.min(x, y * 2) + (x >= y).float() * torch.where(x != y, 1.0, -1.0)",
                        "[torch.randn(3, 7), torch.randn(7)]", args="x, y")  # fmt: skip
     assert check(src).policy == "strict"
+
+
+@pytest.mark.parametrize("container", ["({a}, {b})", "[{a}, {b}]"])
+def test_several_outputs_come_back_in_the_forwards_container(check, make_problem, container):
+    import types
+
+    src = make_problem(container.format(a="x + y", b="(x * y).sum(-1)"), "[torch.randn(4, 9), torch.randn(4, 9)]",
+                       args="x, y")
+    gen = check(src)  # the values
+    module = types.ModuleType("cand_container")
+    exec(compile(gen.source, "<cand_container>", "exec"), module.__dict__)
+    got = module.ModelNew()(torch.randn(4, 9), torch.randn(4, 9))
+    assert type(got) is (tuple if container.startswith("(") else list) and len(got) == 2  # the structure

@@ -341,7 +341,8 @@ class _Lowering:
             items = [self.output(o) for o in out]
             if self.t.single_output and len(items) == 1:  # type: ignore[attr-defined]
                 return items[0]
-            return tuple(items) if isinstance(out, tuple) else list(items)
+            # the container Model.forward returns (fx hands the outputs over as a list either way)
+            return list(items) if self.t.output_container == "list" else tuple(items)  # type: ignore[attr-defined]
         return out
 
     def call(self, node: Any) -> None:

@@ -88,13 +88,22 @@ def _div(kw: dict[str, Any], d: str) -> Expr:
         if mode == "trunc":
             return _op("idiv", d, a, b)
         q = _op("idiv", d, a, b)  # floor division of ints: adjust truncation toward -inf
-        r = _op("mod", d, a, b)
-        fix = _op(
-            "and", "bool", _op("ne", "bool", r, 0), _op("ne", "bool", _op("lt", "bool", r, 0), _op("lt", "bool", b, 0))
-        )
-        return _op("sub", d, q, _op("cast", d, fix))
+        return _op("sub", d, q, _op("cast", d, _truncation_off(_op("mod", d, a, b), b)))
     q = _op("div", d, a, b)
     return _op("floor", d, q) if mode == "floor" else _trunc_expr(q, d)
+
+
+def _truncation_off(r: Expr, b: Any) -> Expr:
+    """Where the truncated remainder ``r`` of a division by ``b`` differs from the floored one (torch's):
+    r is not zero and its sign differs from b's."""
+    return _op("and", "bool", _op("ne", "bool", r, 0), _op("ne", "bool", _op("lt", "bool", r, 0), _op("lt", "bool", b, 0)))
+
+
+def _int_remainder(kw: dict[str, Any], d: str) -> Expr:
+    """torch.remainder of integers (the sign of the divisor) from Triton's truncated ``%``."""
+    a, b = kw["self"], kw["other"]
+    r = _op("mod", d, a, b)
+    return _op("where", d, _truncation_off(r, b), _op("add", d, r, b), r)
 
 
 def _trunc_expr(x: Expr, d: str) -> Expr:
@@ -175,7 +184,21 @@ def _pow(kw: dict[str, Any], d: str) -> Expr:
         return _op("exp2", d, _op("mul", d, _op("log2", d, base), e))
     if isinstance(base, (int, float)):
         return _op("exp2", d, _op("mul", d, exp, math.log2(base) if base > 0 else float("nan")))
-    return _op("exp2", d, _op("mul", d, _op("log2", d, base), exp))
+    return _pow_tensor(base, exp, d)
+
+
+def _pow_tensor(base: Any, exp: Any, d: str) -> Expr:
+    """base ** exp for a tensor exponent, as torch computes it: |base| ** exp through exp2/log2, negated
+    for a negative base and an odd integral exponent, NaN for a negative base and a fractional one,
+    and 1 wherever the exponent is 0 (log2(0) * 0 would be NaN)."""
+    magnitude = _op("exp2", d, _op("mul", d, _op("log2", d, _op("abs", d, base)), exp))
+    integral = _op("eq", "bool", _op("floor", d, exp), exp)
+    half = _op("mul", d, exp, 0.5)
+    odd = _op("ne", "bool", _op("floor", d, half), half)
+    signed = _op("where", d, odd, _op("neg", d, magnitude), magnitude)
+    negative = _op("where", d, integral, signed, float("nan"))
+    value = _op("where", d, _op("lt", "bool", base, 0.0), negative, magnitude)
+    return _op("where", d, _op("eq", "bool", exp, 0.0), 1.0, value)
 
 
 def _where(kw: dict[str, Any], d: str) -> Expr:
@@ -315,7 +338,7 @@ POINTWISE: dict[str, Builder] = {
         "sub", d, kw["self"], _op("mul", d, _op("floor", d, _op("div", d, kw["self"], kw["other"])), kw["other"])
     )
     if is_float(d)
-    else _op("mod", d, kw["self"], kw["other"]),
+    else _int_remainder(kw, d),
     "aten.fmod": lambda kw, d: _op("sub", d, kw["self"], _op("mul", d, _trunc_expr(_op("div", d, kw["self"], kw["other"]), d), kw["other"])),
     "aten.triu": _triangle(True),
     "aten.tril": _triangle(False),

@@ -48,6 +48,7 @@ class Traced:
     n_inputs: int
     non_tensor_inputs: dict[int, Any] = field(default_factory=dict)
     single_output: bool = True  # Model.forward returns one tensor (not a tuple/list)
+    output_container: str = "tuple"  # what holds several outputs: "tuple" or "list", as Model.forward returns them
     example_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # placeholder -> concrete shape
     module_numbers: dict[str, float] = field(default_factory=dict)  # "self.<attr>" expression -> value
 
@@ -203,7 +204,9 @@ def trace_program(source: str, filename: str = "<problem>") -> Traced:
     tensors = [inputs[i] for i in tensor_pos]
     try:
         with torch.no_grad(), torch.device("meta"):
-            single = isinstance(run(state, *tensors), torch.Tensor)
+            result = run(state, *tensors)
+        single = isinstance(result, torch.Tensor)
+        container = "list" if isinstance(result, list) else "tuple"
     except Exception as exc:
         raise TraceError(f"running the forward on meta tensors failed: {type(exc).__name__}: {str(exc)[:300]}") from exc
     try:
@@ -238,6 +241,7 @@ def trace_program(source: str, filename: str = "<problem>") -> Traced:
         n_inputs=len(inputs),
         non_tensor_inputs=non_tensor,
         single_output=single,
+        output_container=container,
         example_shapes=shapes,
         module_numbers=_module_numbers(model),
     )
