@@ -63,9 +63,19 @@ def test_scalar_and_integer_operands(check, make_problem):
         "[torch.randn(3, 9), torch.randn(9)]",
         args="x, y",
     )
-    gen = check(src)  # round() has no template: it stays in torch (policy mixed) ...
-    assert gen.policy == "mixed" and gen.unsupported == ["aten.round.default"]  # ... and the plan says so
-    assert "torch.ops.aten.round.default" in gen.source
+    gen = check(src)
+    assert gen.policy == "strict" and not gen.unsupported
+
+
+def test_round_halves_to_even_and_floor_divide(check, make_problem):
+    # exact halves (-2.5 .. 2.5 in steps of 0.5) round to the even neighbour, as torch.round does
+    src = make_problem(
+        "torch.round(x) + torch.round(x * 3.7, decimals=1) * 10 + torch.floor_divide(x, 0.7) * 100 + (k // 3)",
+        "[torch.arange(-5, 6).float().repeat(3, 1) / 2, torch.randint(-20, 20, (3, 11))]",
+        args="x, k",
+    )
+    gen = check(src)
+    assert gen.policy == "strict" and not gen.unsupported
 
 
 def test_integer_remainder_takes_the_sign_of_the_divisor(check, make_problem):

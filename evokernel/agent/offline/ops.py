@@ -217,6 +217,21 @@ def _masked_fill(kw: dict[str, Any], d: str) -> Expr:
     return _op("where", d, kw["mask"], kw["value"], kw["self"])
 
 
+def _round(kw: dict[str, Any], d: str) -> Expr:
+    """torch.round: to the nearest integer, halves to even (decimals: scaled by 10 ** decimals)."""
+    x = kw["self"]
+    if not is_float(d):
+        return _op("cast", d, x)
+    scale = 10.0 ** int(kw.get("decimals", 0) or 0)
+    if scale != 1.0:
+        x = _op("mul", d, x, scale)
+    r = _op("floor", d, _op("add", d, x, 0.5))
+    half_up = _op("eq", "bool", _op("sub", d, r, x), 0.5)  # x was exactly between two integers
+    odd = _op("ne", "bool", _op("mul", d, _op("floor", d, _op("mul", d, r, 0.5)), 2.0), r)
+    r = _op("where", d, _op("and", "bool", half_up, odd), _op("sub", d, r, 1.0), r)
+    return _op("div", d, r, scale) if scale != 1.0 else r
+
+
 def _fill_like(value: Any) -> Builder:
     return lambda kw, d: _op("fill", d, kw["self"], value=kw.get("fill_value", value) if value is None else value)
 
@@ -331,6 +346,10 @@ POINTWISE: dict[str, Builder] = {
     "aten.full_like": _fill_like(None),
     "aten.zeros_like": _fill_like(0),
     "aten.ones_like": _fill_like(1),
+    # its values are never read before something overwrites them (a decomposition's empty_like + fill)
+    "aten.empty_like": _fill_like(0),
+    "aten.floor_divide": lambda kw, d: _div({**kw, "rounding_mode": "floor"}, d),
+    "aten.round": _round,
     "aten.xlogy": _xlogy,
     "aten.threshold": lambda kw, d: _op("where", d, _op("le", "bool", kw["self"], kw["threshold"]), kw["value"], kw["self"]),
     "aten.lerp": lambda kw, d: _op("add", d, kw["self"], _op("mul", d, kw["weight"], _op("sub", d, kw["end"], kw["self"]))),
