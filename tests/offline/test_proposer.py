@@ -105,3 +105,27 @@ def test_memory_of_a_good_configuration_fixes_a_hard_case(make_problem, pair, er
         assert proposal.meta["offline"]["origin"]["softmax"] == "memory:7"
     expected, got = pair(src, generate(src, proposal.meta["offline"]["config"]))
     torch.testing.assert_close(got[0], expected[0], atol=1e-5, rtol=1e-4)
+
+
+def test_drafts_that_fail_alike_end_the_task_after_the_safe_defaults_failed_too(make_problem):
+    """A lowering that is wrong whatever the configuration: the same verdict under different configurations
+    brings the safe defaults in next, and when those fail alike the task ends (no budget spent on more)."""
+    src = make_problem("torch.relu(x) * 2", "[torch.randn(4, 33)]")
+    proposer = OfflineProposer()
+    same = "status: incorrect\nmessage: trial 0: output (4, 33) wrong in 60/132 elements"
+    origins, finals = [], []
+    for attempt in range(6):
+        p = _propose(proposer, _request(src, attempt=attempt, seed=11, feedback=same if attempt else None))
+        finals.append(p.final)
+        if p.final:
+            assert "failed the same way" in p.error and "--model" in p.error and p.code is None
+            break
+        origins.append(p.meta["offline"]["origin"]["elementwise"])
+    # two sampled configurations fail alike, so the safe defaults come next; they fail alike too: the end
+    assert origins == ["sampled", "sampled", "default:after-repeated-failure"] and finals == [False] * 3 + [True]
+    # a different failure each time is not a lowering bug: drafting goes on
+    other = OfflineProposer()
+    for attempt in range(6):
+        p = _propose(other, _request(src, attempt=attempt, seed=11,
+                                     feedback=f"status: incorrect\nmessage: wrong in {attempt} elements" if attempt else None))
+        assert not p.final

@@ -22,6 +22,10 @@ __all__ = ["OfflineProposer"]
 
 _TRACE_LOCK = threading.Lock()  # tracing flips torch/fx global settings: one at a time
 
+# A draft that fails the same way under this many configurations, the safe defaults among them, is
+# wrong whatever the configuration (the lowering itself): the task ends instead of spending its budget.
+SAME_FAILURE_LIMIT = 3
+
 
 class OfflineProposer:
     """Synthesizes Triton kernels from templates; configurations come from memory or the search space.
@@ -52,10 +56,40 @@ class OfflineProposer:
         self.refine_on_cpu = refine_on_cpu
         self.transfer_risky = transfer_risky
         self._plans: dict[Any, Any] = {}
+        # per task: the drafts proposed in this process, [attempt, config, safe defaults?, failure or None]
+        self._drafts: dict[str, list[list[Any]]] = {}
+        self._drafts_lock = threading.Lock()
 
     async def propose(self, request: ProposalRequest) -> Proposal:
         """One candidate for the request (never raises for unsupported programs)."""
         return await asyncio.to_thread(self.propose_sync, request)
+
+    def _note_draft(self, request: ProposalRequest, config: dict[str, Any], defaults: bool) -> None:
+        with self._drafts_lock:
+            self._drafts.setdefault(request.task_id, []).append([request.attempt, config, defaults, None])
+
+    def _repeated_failure(self, request: ProposalRequest, defaults: dict[str, Any]) -> tuple[str, bool] | None:
+        """(the failure, whether the safe defaults failed that way) when this task's drafts with at least two
+        different configurations failed alike, SAME_FAILURE_LIMIT - 1 times or more; else None.
+
+        A draft's outcome is the feedback of the next request (its status and message lines)."""
+        with self._drafts_lock:
+            drafts = self._drafts.get(request.task_id, [])
+            if drafts and drafts[-1][0] == request.attempt - 1 and request.feedback:
+                head = "; ".join(request.feedback.splitlines()[:2])
+                drafts[-1][3] = None if head.startswith("status: correct") else head
+            failures = [d for d in drafts if d[3] is not None]
+            if not failures or failures[-1][3] is None:
+                return None
+            last = failures[-1][3]
+            alike = [d for d in failures if d[3] == last]
+            configs = {repr(d[1]) for d in alike}
+            if len(alike) < SAME_FAILURE_LIMIT - 1 or len(configs) < 2:
+                return None
+            tried_defaults = any(d[2] for d in alike)
+            if tried_defaults and len(alike) < SAME_FAILURE_LIMIT:
+                return None
+            return last, tried_defaults
 
     def plan(self, source: str, backend: str = "cpu") -> Any:
         """The lowered plan of a program (cached by source and backend); raises lowering.Unsupported."""
@@ -83,7 +117,7 @@ class OfflineProposer:
         from evokernel.agent.offline.codegen import generate, plan_signature
         from evokernel.agent.offline.drafting import draft_config, refine_config
         from evokernel.agent.offline.lowering import Unsupported
-        from evokernel.agent.offline.space import is_risky
+        from evokernel.agent.offline.space import default_config, is_risky
 
         try:
             plan = self.plan(request.task_source, request.backend)
@@ -133,6 +167,21 @@ class OfflineProposer:
             config, origin = draft_config(
                 families, request, sample_without_memory=self.sample_without_memory, transfer_risky=self.transfer_risky
             )
+            defaults = {f: default_config(f, request.backend) for f in families}
+            repeated = self._repeated_failure(request, defaults)
+            if repeated is not None:
+                failure, tried_defaults = repeated
+                if tried_defaults:
+                    return Proposal(
+                        code=None,
+                        error=f"offline proposer: {SAME_FAILURE_LIMIT} drafts with different configurations, the safe "
+                        f"defaults among them, failed the same way ({failure}): the generated code is wrong for "
+                        "this program whatever its configuration; give a model (--model) to have an LLM write it",
+                        final=True,
+                        meta={"offline": {"repeated_failure": failure, "plan_signature": signature}},
+                    )
+                config, origin = defaults, {f: "default:after-repeated-failure" for f in families}
+            self._note_draft(request, config, config == defaults)
         try:
             gen = generate(request.task_source, config, plan=plan, backend=request.backend)
         except Exception as exc:  # a template bug: report it as a failed proposal, not a crash
