@@ -46,6 +46,14 @@ def test_unsupported_program_names_the_operators(make_problem):
     assert proposal.meta["offline"]["unsupported"] == ["aten.sort.default"]
 
 
+def test_an_output_no_template_produces_names_its_operator(make_problem):
+    src = make_problem("torch.nn.functional.max_pool2d(x, 2, return_indices=True)[1].float() + x[:, :, :2, :2]",
+                       "[torch.randn(1, 2, 4, 4)]")
+    proposal = _propose(OfflineProposer(policy="strict"), _request(src))
+    assert proposal.code is None and proposal.final
+    assert "max_pool2d_with_indices" in proposal.error and "getitem" not in proposal.error
+
+
 def test_partial_lowering_is_mixed_and_says_so(make_problem, pair, close):
     src = make_problem("torch.relu(torch.sort(x, dim=-1)[0] * 2.0) + 1.0", "[torch.randn(4, 5)]")
     proposal = _propose(OfflineProposer(), _request(src))

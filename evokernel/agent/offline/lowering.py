@@ -354,8 +354,10 @@ class _Lowering:
             if not isinstance(src, TupleVal):
                 raise Unsupported("getitem on a non-tuple value", [name])
             item = src.items[node.args[1]]
-            if item is None:
-                raise Unsupported(f"{name}: an output the templates do not produce is used", [name])
+            if item is None:  # name the op whose output is missing (e.g. max pooling's indices), not getitem
+                producer = str(getattr(node.args[0], "target", name))
+                raise Unsupported(f"output {node.args[1]} of {producer} is used, and the templates do not produce it "
+                                  "(e.g. max pooling's indices)", [producer])
             self.env[node] = item
             return
         if (
