@@ -25,11 +25,12 @@ PROGRAMS = {
     "rows": ("torch.softmax(x, -1) + self.ln(x) + torch.argmax(x, -1, keepdim=True) + torch.cumsum(x, 1)",
              "[torch.randn(5, 48)]", "x", "self.ln = nn.LayerNorm(48)"),
     "matmul_conv_pool": ("self.pool(torch.relu(self.conv(x))).flatten(1) @ self.w", "[torch.randn(2, 4, 9, 9)]", "x",
-                         "self.conv = nn.Conv2d(4, 6, 3)\n        self.pool = nn.MaxPool2d(2)\n"
-                         "        self.w = nn.Parameter(torch.randn(54, 7))"),
+                         "self.conv = nn.Conv2d(4, 16, 3)\n        self.pool = nn.MaxPool2d(2)\n"
+                         "        self.w = nn.Parameter(torch.randn(144, 7))"),
 }  # fmt: skip
+# the risky values need sizes they are right for (their launchers refuse others): K = 144, rows of 48
 CONFIGS = [{}, {"elementwise": {"indexing": "flat"}, "softmax": {"mode": "loop"}, "norm": {"mode": "one_pass"},
-                "matmul": {"k_loop": "even", "fuse": False}, "scan": {"mode": "one_pass"}}]  # fmt: skip
+                "matmul": {"k_loop": "even", "BLOCK_K": 16, "fuse": False}, "scan": {"mode": "one_pass"}}]  # fmt: skip
 
 COMPILE = r"""
 import importlib.util, json, sys

@@ -47,8 +47,10 @@ def test_fp16_matmul(check, make_problem):
           atol=5e-2, rtol=1e-2)  # fmt: skip
 
 
-def test_even_k_loop_is_risky(pair, close, error, make_problem):
-    """k_loop="even" visits whole BLOCK_K chunks only: right when BLOCK_K divides K, wrong otherwise."""
+def test_even_k_loop_is_risky(pair, close, make_problem):
+    """k_loop="even" visits whole BLOCK_K chunks only: right when BLOCK_K divides K; otherwise its launcher
+    refuses the sizes instead of computing a wrong product."""
     src = make_problem("a @ b", "[torch.randn(16, 48), torch.randn(48, 16)]", args="a, b")
     close(*pair(src, generate(src, {"matmul": {"k_loop": "even", "BLOCK_K": 16}})), atol=1e-4, rtol=1e-4)
-    assert error(*pair(src, generate(src, {"matmul": {"k_loop": "even", "BLOCK_K": 32}}))) > 1e-2
+    with pytest.raises(ValueError, match=r"whole chunks of 32 along K .*K = 48 is not a multiple"):
+        pair(src, generate(src, {"matmul": {"k_loop": "even", "BLOCK_K": 32}}))

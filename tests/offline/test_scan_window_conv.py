@@ -23,10 +23,11 @@ def test_scans(check, make_problem, forward):
     check(make_problem(forward, "[torch.randn(5, 700)]"), {"scan": {"BLOCK_R": 128}}, atol=1e-4, rtol=1e-4)
 
 
-def test_one_pass_scan_is_risky(pair, close, error, make_problem):
+def test_one_pass_scan_is_risky(pair, close, make_problem):
     src = make_problem("torch.cumsum(x, dim=1)", "[torch.randn(3, 300)]")
     close(*pair(src, generate(src, {"scan": {"mode": "one_pass", "BLOCK_R": 512}})), atol=1e-4, rtol=1e-4)
-    assert error(*pair(src, generate(src, {"scan": {"mode": "one_pass", "BLOCK_R": 128}}))) > 1e-2
+    with pytest.raises(ValueError, match="scans each row in one chunk of 128 elements"):
+        pair(src, generate(src, {"scan": {"mode": "one_pass", "BLOCK_R": 128}}))
 
 
 @pytest.mark.parametrize(
@@ -97,3 +98,12 @@ def test_fp16_conv_and_pool(check, make_problem):
     src = make_problem("self.pool(torch.relu(self.conv(x)))", "[torch.randn(2, 4, 9, 8, dtype=torch.float16)]",
                        init="self.conv = nn.Conv2d(4, 5, 3, padding=1).half()\n        self.pool = nn.AvgPool2d(2)")  # fmt: skip
     check(src, atol=2e-2, rtol=2e-2)
+
+
+def test_even_k_loop_conv_refuses_a_ragged_reduction(pair, close, make_problem):
+    init = "self.conv = nn.Conv2d(4, 5, 2, bias=False)"
+    fits = make_problem("self.conv(x)", "[torch.randn(2, 4, 7, 7)]", init=init)  # 4 channels x 4 taps = 16
+    close(*pair(fits, generate(fits, {"conv": {"k_loop": "even", "BLOCK_K": 16}})), atol=1e-4, rtol=1e-4)
+    ragged = make_problem("self.conv(x)", "[torch.randn(2, 3, 7, 7)]", init=init.replace("(4, 5", "(3, 5"))
+    with pytest.raises(ValueError, match="whole chunks of 16 along the reduction .* 12 = input channels"):
+        pair(ragged, generate(ragged, {"conv": {"k_loop": "even", "BLOCK_K": 16}}))

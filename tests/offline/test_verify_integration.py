@@ -80,5 +80,7 @@ def test_risky_configurations_fail_as_incorrect_not_as_hacks(case):
     if not path.exists():
         pytest.skip(f"{problem} is not in the built-in suite")
     verdict = verify.evaluate(path, generate(path.read_text(), config).source, _settings())
-    assert verdict.status == "incorrect", verdict.message
+    # a size-bound risky value is refused by its launcher (a clear runtime error); others compute wrongly
+    expected = "runtime_error" if "one_pass" in str(config) else "incorrect"
+    assert verdict.status == expected, verdict.message
     assert verdict.rule is None

@@ -17,6 +17,7 @@ __all__ = [
     "HOST_HELPERS",
     "indent",
     "jit_kernel",
+    "size_guard",
 ]
 
 _STORAGE = {
@@ -72,6 +73,13 @@ def literal_value(code: str) -> float:
 def jit_kernel(name: str, params: list[str], body: list[str]) -> str:
     """Source of one ``@triton.jit`` function."""
     return "\n".join(["@triton.jit", f"def {name}({', '.join(params)}):", *indent(body)]) + "\n"
+
+
+def size_guard(violated: str, message: str, values: str) -> list[str]:
+    """Launcher lines that raise ValueError where a risky configuration's size assumption fails
+    (``violated``: a host expression; ``message``: a str.format text filled from ``values``), so that
+    such a kernel is never silently wrong on sizes it was not verified at."""
+    return [f"if {violated}:", f"    raise ValueError({message!r}.format({values}))"]
 
 
 def indent(lines: list[str], n: int = 4) -> list[str]:

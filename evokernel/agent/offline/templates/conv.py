@@ -20,6 +20,7 @@ from evokernel.agent.offline.templates.common import (
     decompose,
     indent,
     jit_kernel,
+    size_guard,
     tl_type,
     torch_dtype,
 )
@@ -205,6 +206,9 @@ def render(name: str, k: ConvKernel, out_dtypes: list[str], config: dict) -> tup
         lines.append("if CIN_G == 1 and COUT_G == 1:  # depthwise: a direct loop over the taps")
         lines.append(f"    {kname}_dw[(triton.cdiv(n, 1024),)]({', '.join(dw_args)})")
         lines.append(f"    return {outs}")
+    if even:  # (the depthwise path above has no K loop)
+        lines += size_guard(f"KRED % {bk}", "this kernel visits whole chunks of {} along the reduction (an even "
+                            "k_loop configuration); {} = input channels x taps is not a multiple", f"{bk}, KRED")
     lines.append(f"grid = (triton.cdiv(M, {bm}) * triton.cdiv(COUT_G, {bn}), {g})")
     lines.append(f"{kname}[grid]({', '.join(args)})")
     lines.append(f"return {outs}")

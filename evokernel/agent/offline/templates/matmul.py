@@ -12,7 +12,16 @@ multiple of ``BLOCK_K``); ``acc="input"`` accumulates fp16 inputs in fp16.
 from __future__ import annotations
 
 from evokernel.agent.offline.ir import Load, MatmulKernel, operands
-from evokernel.agent.offline.templates.common import Emitter, Operands, ctype, indent, jit_kernel, tl_type, torch_dtype
+from evokernel.agent.offline.templates.common import (
+    Emitter,
+    Operands,
+    ctype,
+    indent,
+    jit_kernel,
+    size_guard,
+    tl_type,
+    torch_dtype,
+)
 
 __all__ = ["render"]
 
@@ -131,6 +140,9 @@ def render(name: str, k: MatmulKernel, out_dtypes: list[str], config: dict) -> t
         + [f"BLOCK_M={bm}", f"BLOCK_N={bn}", f"BLOCK_K={bk}", f"GROUP_M={int(config.get('GROUP_M', 8))}"]
         + [f"num_warps={int(config.get('num_warps', 4))}", f"num_stages={int(config.get('num_stages', 3))}"]
     )
+    if even:
+        lines += size_guard(f"K % {bk}", "this kernel visits whole chunks of {} along K (an even k_loop "
+                            "configuration); K = {} is not a multiple", f"{bk}, K")
     lines.append(f"grid = (triton.cdiv(M, {bm}) * triton.cdiv(N, {bn}), Bt)")
     lines.append(f"{kname}[grid]({', '.join(args)})")
     lines.append(f"return {outs}")

@@ -27,6 +27,7 @@ from evokernel.agent.offline.templates.common import (
     jit_kernel,
     literal,
     load_offset,
+    size_guard,
     stride_params,
     tl_type,
     torch_dtype,
@@ -376,6 +377,9 @@ def render(name: str, k: RowKernel, out_dtypes: list[str], config: dict) -> tupl
         st_args.append(f"*st{j}")
     bk, br = int(config["BLOCK_K"]), int(config["BLOCK_R"])
     lines.append(f"BK, BR, single = {bk}, {br}, {mode == 'one_pass'}")
+    if mode == "one_pass":
+        lines += size_guard("NR > BR", "this kernel reads each row in one chunk of {} elements (a one_pass "
+                            "configuration); rows of {} elements need a looping mode", "BR, NR")
     if mode == "fit":
         lines.append("_fit = max(_evk_next_pow2(NR), 16)")
         lines.append(f"if _fit <= {FIT_MAX}:")

@@ -19,6 +19,7 @@ from evokernel.agent.offline.templates.common import (
     jit_kernel,
     literal,
     load_offset,
+    size_guard,
     stride_args,
     stride_params,
     tl_type,
@@ -123,6 +124,9 @@ def render(name: str, k: ScanKernel, out_dtypes: list[str], config: dict) -> tup
         + st_args
         + ["*_evk_cstrides(sizes)", f"BLOCK_K={bk}", f"BLOCK_R={br}", f"num_warps={int(config.get('num_warps', 4))}"]
     )
+    if config.get("mode", "loop") == "one_pass":
+        lines += size_guard(f"NR > {br}", "this kernel scans each row in one chunk of {} elements (a one_pass "
+                            "configuration); rows of {} elements need the carried loop", f"{br}, NR")
     lines.append(f"grid = (triton.cdiv(NK, {bk}),)")
     lines.append(f"{kname}[grid]({', '.join(args)})")
     lines.append(f"return {outs}")
