@@ -187,15 +187,20 @@ class Agent:
         except BaseException as exc:
             state.stop_reason = f"stopped: {stop_reason_of(exc)}"
             self.last_result = state.result()
-            self._end_run(run_id, self.last_result, stopped=stop_reason_of(exc))
+            self.end_run(run_id, self._summary(self.last_result), stopped=stop_reason_of(exc))
             raise
-        self._end_run(run_id, self.last_result)
+        self.end_run(run_id, self._summary(self.last_result))
         return self.last_result
 
-    def _end_run(self, run_id: str, result: TaskResult, *, stopped: str | None = None) -> None:
-        summary: dict[str, Any] = {"solved": result.solved, "attempts": len(result.attempts)}
+    @staticmethod
+    def _summary(result: TaskResult) -> dict[str, Any]:
+        return {"solved": result.solved, "attempts": len(result.attempts)}
+
+    def end_run(self, run_id: str, summary: dict[str, Any], *, stopped: str | None = None) -> None:
+        """End a run in the memory with ``summary``; a run that ``stopped`` early is marked interrupted with
+        that reason, and a failure to record its end is logged, never raised over the stop itself."""
         if stopped is not None:
-            summary.update(interrupted=True, reason=stopped)
+            summary = {**summary, "interrupted": True, "reason": stopped}
         try:
             self.memory.end_run(run_id, summary)
         except Exception as exc:  # never hide why the run stopped behind a failure to record it

@@ -10,7 +10,6 @@ the resumed run ends with the same memory as an uninterrupted one.
 from __future__ import annotations
 
 import json
-import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,8 +33,6 @@ from kernelbench.records import (
 __all__ = ["run_agent_suite", "resume_settings", "run_input_key", "attempt_line", "round_line"]
 
 AttemptHook = Callable[[TaskState, AttemptRecord], None]
-
-log = logging.getLogger(__name__)
 
 
 def attempt_line(record: AttemptRecord) -> dict[str, Any]:
@@ -128,14 +125,6 @@ def _rewrite(run_dir: Path, header: dict[str, Any], states: Sequence[TaskState],
     os.replace(tmp, path)
 
 
-def _end_unstarted(agent: Agent, run_id: str, run_dir: Path, tasks: int, exc: BaseException) -> None:
-    summary = {"solved": 0, "tasks": tasks, "run_dir": str(run_dir), "interrupted": True, "reason": stop_reason_of(exc)}
-    try:
-        agent.memory.end_run(run_id, summary)
-    except Exception as end_exc:  # never hide why the run did not start behind a failure to record it
-        log.warning("could not record the end of run %s in %s: %s", run_id, agent.memory.path, end_exc)
-
-
 async def _run(
     agent: Agent,
     problems: Sequence[Any],
@@ -183,7 +172,8 @@ async def _run(
             loop = agent.loop(run_id, on_attempt, resume_hint=_resume_hint(run_dir))
             states = [loop.new_state(s) for s in specs]
         except BaseException as exc:  # the run never started: end it, so the memory holds no unfinished row
-            _end_unstarted(agent, run_id, run_dir, len(specs), exc)
+            agent.end_run(run_id, {"solved": 0, "tasks": len(specs), "run_dir": str(run_dir)},
+                          stopped=stop_reason_of(exc))
             raise
         start = 0
     with writer:
@@ -196,7 +186,7 @@ async def _run(
         results = [_result_line(p, s) for p, s in zip(problems, states)]
         writer.write_all(results)
     solved = sum(1 for s in states if s.best is not None)
-    agent.memory.end_run(run_id, {"solved": solved, "tasks": len(states), "run_dir": str(run_dir)})
+    agent.end_run(run_id, {"solved": solved, "tasks": len(states), "run_dir": str(run_dir)})
     return results
 
 
