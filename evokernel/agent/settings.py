@@ -101,11 +101,7 @@ def _options(hint: Any) -> tuple[Any, ...]:
     return typing.get_args(hint) if union else (hint,)
 
 
-def _hints(obj: Any) -> dict[str, Any]:
-    return typing.get_type_hints(type(obj))
-
-
-def _check_value(obj: Any, key: str, value: Any, hints: dict[str, Any]) -> Any:
+def _check_value(key: str, value: Any, hints: dict[str, Any]) -> Any:
     """``value`` checked against the type of field ``key`` (an int where a number is expected becomes a
     float); a mismatch is a UserError "key: expected an integer, got '3'"."""
     hint = hints.get(key, Any)
@@ -119,21 +115,21 @@ def _check_value(obj: Any, key: str, value: Any, hints: dict[str, Any]) -> Any:
 
 
 def _check_types(obj: Any, prefix: str) -> None:
-    hints = _hints(obj)
+    hints = typing.get_type_hints(type(obj))
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         if dataclasses.is_dataclass(value):
             _check_types(value, f"{prefix}{f.name}.")
             continue
         try:
-            _check_value(obj, f.name, value, hints)
+            _check_value(f.name, value, hints)
         except UserError as exc:
             raise UserError(f"{prefix}{exc}") from None
 
 
 def _merge(obj: Any, values: dict[str, Any], where: str) -> None:
     names = {f.name: f for f in dataclasses.fields(obj)}
-    hints = _hints(obj)
+    hints = typing.get_type_hints(type(obj))
     for key, value in values.items():
         if key not in names:
             raise UserError(f"{where}: unknown setting {key!r}; known: {', '.join(sorted(names))}")
@@ -144,7 +140,7 @@ def _merge(obj: Any, values: dict[str, Any], where: str) -> None:
             _merge(current, value, f"{where} [{key}]")
         else:
             try:
-                setattr(obj, key, _check_value(obj, key, value, hints))
+                setattr(obj, key, _check_value(key, value, hints))
             except UserError as exc:
                 raise UserError(f"{where}: {exc}") from None
 
